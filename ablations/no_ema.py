@@ -1,0 +1,5 @@
+"""No EMA: samples and evaluation use the raw trained weights."""
+
+overrides = {
+    "ema.enabled": False,
+}

@@ -1,0 +1,31 @@
+"""From what a user typed to one validated Config: defaults -> scale -> ablation -> overrides."""
+
+from __future__ import annotations
+
+from ablations import ablation_name, load_ablation
+from text2sign.config import Config, apply_overrides, parse_overrides, validate
+from text2sign.scales import scale_overrides
+
+
+def resolve_config(
+    ablation: str = "baseline",
+    scale: str = "small",
+    seed: int = 0,
+    epochs: str | int | None = None,
+    data: str = "synthetic",
+    overrides: str = "",
+) -> Config:
+    """Build and validate the config of one run; raises ConfigError with the fix in its message."""
+    config = apply_overrides(Config(), scale_overrides(scale), source=f"scale {scale!r}")
+    config = apply_overrides(config, load_ablation(ablation), source=f"ablation {ablation_name(ablation)!r}")
+    explicit: dict[str, object] = {"data.name": data, "train.seed": seed}
+    if epochs not in (None, ""):
+        explicit["train.epochs"] = epochs
+    config = apply_overrides(config, explicit, source="parameters")
+    config = apply_overrides(config, parse_overrides(overrides), source="overrides")
+    validate(config)
+    return config
+
+
+def run_name(ablation: str, scale: str, seed: int) -> str:
+    return f"{ablation_name(ablation)}-{scale}-s{seed}"

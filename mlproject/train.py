@@ -1,0 +1,192 @@
+"""Entry point `train`: one ablation run, tracked in MLflow.
+
+    mlflow run . -e train -P ablation=baseline --env-manager local
+    python -m mlproject.train --ablation baseline --scale tiny
+
+Everything the user typed is validated before MLflow is touched, so a typo costs no run. Exit codes:
+0 done, 2 a usage error (the message names the setting and the fix), 1 a failure during training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
+
+from mlproject.resolve import resolve_config, run_name
+
+DEFAULT_EXPERIMENT = "text2sign-ablations"
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mlproject.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--ablation", default="baseline", help="a name in ablations/ or a path to a .py file")
+    parser.add_argument("--scale", default="small", help="tiny | small | full")
+    parser.add_argument("--seed", default="0", help="training seed (the corpus has its own, data.corpus_seed)")
+    parser.add_argument("--epochs", default="", help="override the scale's epoch count")
+    parser.add_argument("--data", default="synthetic", help="dataset spec: synthetic (default)")
+    parser.add_argument("--overrides", default="", help='dotted overrides, e.g. "train.lr=1e-4 model.channels=64"')
+    parser.add_argument("--resume", default="", help="a checkpoint file, or the MLflow run id to continue")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    parser.add_argument("--study", default="", help="study id shared by the runs of one study")
+    parser.add_argument("--print-config", default="false", nargs="?", const="true",
+                        help="print the resolved config as JSON and exit")
+    return parser.parse_args(argv)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"seed: got {text!r}, expected a non-negative integer.") from None
+    if not value.is_integer() or value < 0:
+        raise ConfigError(f"seed: got {text!r}, expected a non-negative integer.")
+    return int(value)
+
+
+def _flag(name: str, text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name}: got {text!r}, expected true or false.")
+    return text.lower() in ("true", "1", "yes")
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent.parent)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def _check_resume_compatible(config: Config, saved: Config, source: str) -> None:
+    """A resumed run must be the same experiment; only its length may change."""
+    mine, theirs = flatten(config), flatten(saved)
+    allowed = {"train.epochs", "train.max_steps"}
+    differing = [k for k in mine if mine[k] != theirs.get(k) and k not in allowed]
+    if differing:
+        details = ", ".join(f"{k}: {theirs.get(k)!r} in the checkpoint vs {mine[k]!r} now" for k in differing)
+        raise ConfigError(f"resume: {source} was trained with a different config ({details}). "
+                          "Resume with the same ablation, scale, seed and overrides, or start a new run.")
+
+
+def _find_checkpoint(resume: str, workdir: Path) -> tuple[Path, str | None]:
+    """(checkpoint file, the MLflow run to continue or None) for a path or a run id."""
+    if RUN_ID.match(resume):
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        try:
+            client.get_run(resume)
+        except MlflowException:
+            raise ConfigError(f"resume: no run {resume} on the tracking server {client._tracking_client.tracking_uri}. "
+                              "Check the run id in the MLflow UI, or MLFLOW_TRACKING_URI.") from None
+        names = [a.path for a in client.list_artifacts(resume, "checkpoints")]
+        if not names:
+            raise ConfigError(f"resume: run {resume} has no checkpoints/ artifacts to resume from; start a new run.")
+        folder = workdir / "resume"
+        local = client.download_artifacts(resume, sorted(names)[-1], str(folder))
+        return Path(local), resume
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise ConfigError(f"resume: folder {path} holds no step_*.pt checkpoint.")
+        return found, None
+    if not path.is_file():
+        raise ConfigError(f"resume: {resume!r} is neither a checkpoint file, a folder of checkpoints, nor an MLflow run id (32 hex characters).")
+    return path, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        seed = _seed(args.seed)
+        config = resolve_config(args.ablation, args.scale, seed, args.epochs, args.data, args.overrides)
+        print_only = _flag("print_config", args.print_config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if print_only:
+        print(to_json(config))
+        return 0
+
+    from text2sign.text_encoder import TextEncoderError
+
+    workdir = Path(tempfile.mkdtemp(prefix="text2sign-"))
+    resume_path, resume_run = None, None
+    if args.resume:
+        try:
+            resume_path, resume_run = _find_checkpoint(args.resume, workdir)
+            state = load_checkpoint(resume_path)
+            _check_resume_compatible(config, from_dict(json.loads(state["config"])), str(resume_path))
+        except (ConfigError, CheckpointError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+
+    import mlflow
+
+    from mlproject.tracker import MLflowTracker
+    from text2sign.trainer import train
+
+    name = run_name(args.ablation, args.scale, seed)
+    launched_run = os.environ.get("MLFLOW_RUN_ID")  # set when `mlflow run` created the run for us
+    if resume_run and launched_run and launched_run != resume_run:
+        mlflow.MlflowClient().set_tag(launched_run, "text2sign.resumed_into", resume_run)
+    if resume_run:
+        active = mlflow.start_run(run_id=resume_run)
+    elif launched_run:
+        active = mlflow.start_run(run_id=launched_run)
+    else:
+        mlflow.set_experiment(args.experiment)
+        active = mlflow.start_run(run_name=name)
+    experiment = mlflow.get_experiment(active.info.experiment_id).name
+    if experiment != args.experiment:
+        print(f"note: this run is in experiment {experiment!r}, not {args.experiment!r}: `mlflow run` creates the run "
+              f"before the entry point starts. Pass --experiment-name {args.experiment} to `mlflow run` to group it.",
+              file=sys.stderr)
+
+    tracker = MLflowTracker(active.info.run_id)
+    from ablations import ablation_name
+
+    tracker.set_tags({
+        "mlflow.runName": name,
+        "ablation": ablation_name(args.ablation),
+        "scale": args.scale,
+        "seed": str(seed),
+        "dataset": config.data.name,
+        "git_commit": _git_commit(),
+        **({"study": args.study} if args.study else {}),
+    })
+    print(f"run {active.info.run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
+    run_dir = Path(config.train.output_dir) / active.info.run_id
+    status = "FAILED"
+    try:
+        result = train(config, run_dir, tracker, resume_from=resume_path)
+        tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")
+        status = "FINISHED"
+        print(f"done: {result.steps} steps in {result.train_time_s:.1f} s, final train/loss {result.final_loss:.4f}, "
+              f"best val/loss {result.best_val_loss:.4f}; checkpoints in {run_dir / 'checkpoints'}")
+        return 0
+    except TextEncoderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        mlflow.end_run(status=status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

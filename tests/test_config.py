@@ -1,0 +1,124 @@
+"""Config resolution, ablation loading and validation: every bad input gets a message with the fix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ablations import known_ablations, load_ablation
+from mlproject.resolve import resolve_config, run_name
+from text2sign.config import Config, ConfigError, apply_overrides, flatten, from_dict, parse_overrides, to_json, validate
+from text2sign.scales import SCALES
+
+
+def test_the_three_starting_ablations_exist_and_differ_from_baseline_as_described():
+    assert {"baseline", "text_finetuned", "no_ema"} <= set(known_ablations())
+    base = resolve_config("baseline", "tiny")
+    finetuned = resolve_config("text_finetuned", "tiny")
+    no_ema = resolve_config("no_ema", "tiny")
+    assert base.text.freeze and base.ema.enabled
+    assert not finetuned.text.freeze and finetuned.ema.enabled
+    assert finetuned.text.lr != finetuned.train.lr
+    assert no_ema.text.freeze and not no_ema.ema.enabled
+    diff = {k for k, v in flatten(finetuned).items() if flatten(base)[k] != v}
+    assert diff == {"text.freeze"}  # text.lr is the baseline's default already; it only matters when trained
+
+
+def test_full_scale_matches_the_study_settings():
+    config = resolve_config("baseline", "full")
+    assert (config.data.image_size, config.data.num_frames) == (64, 16)
+    assert config.model.channels == 96 and config.model.transformer_depth == 2
+    assert (config.train.batch_size, config.train.grad_accum, config.train.lr) == (2, 8, 5e-5)
+    assert config.train.epochs == 150 and config.train.checkpoint_every == 5
+    assert (config.ema.decay, config.ema.update_every) == (0.9999, 10)
+
+
+def test_every_scale_validates():
+    for scale in SCALES:
+        validate(resolve_config("baseline", scale))
+
+
+def test_a_user_ablation_file_can_be_passed_by_path(tmp_path):
+    path = tmp_path / "wide.py"
+    path.write_text('"""Wider UNet."""\noverrides = {"model.channels": 32}\n')
+    assert resolve_config(str(path), "tiny").model.channels == 32
+    assert run_name(str(path), "tiny", 3) == "wide-tiny-s3"
+
+
+def test_command_line_overrides_are_typed_and_win_over_ablation_and_scale():
+    config = resolve_config("no_ema", "tiny", overrides="train.lr=1e-4 model.channel_mult=1,2 ema.enabled=true")
+    assert config.train.lr == 1e-4 and config.model.channel_mult == (1, 2) and config.ema.enabled is True
+
+
+def test_epochs_parameter_overrides_the_scale():
+    assert resolve_config("baseline", "tiny", epochs="5").train.epochs == 5
+
+
+def test_config_round_trips_through_json():
+    config = resolve_config("text_finetuned", "small")
+    assert from_dict(json.loads(to_json(config))) == config
+
+
+def test_unknown_ablation_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="baseline.*no_ema.*text_finetuned"):
+        load_ablation("nope")
+
+
+def test_unknown_scale_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="tiny, small, full"):
+        resolve_config("baseline", "huge")
+
+
+def test_unknown_key_names_the_key():
+    with pytest.raises(ConfigError, match="'train.learning_rate'.*Known keys"):
+        resolve_config("baseline", "tiny", overrides="train.learning_rate=1e-4")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lr=abc", "train.lr: got 'abc', expected a number"),
+        ("model.channels=1.5", "model.channels: got '1.5', expected an integer"),
+        ("ema.enabled=maybe", "ema.enabled: got 'maybe', expected true or false"),
+        ("diffusion.sampler=euler", "diffusion.sampler: got 'euler', expected one of 'ddim', 'dpmsolver\\+\\+'"),
+    ],
+)
+def test_wrong_type_names_the_key_and_the_expected_type(override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("baseline", "tiny", overrides=override)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lr=0", "train.lr: 0.0 is not allowed; it must be a positive number"),
+        ("train.lr=-1e-4", "train.lr: -0.0001 is not allowed"),
+        ("ema.decay=1.0", "ema.decay: 1.0 is not allowed; it must be strictly between 0 and 1"),
+        ("ema.decay=0", "ema.decay: 0.0 is not allowed"),
+        ("data.image_size=17", "data.image_size: 17 is not allowed; it must be divisible by 2"),
+        ("data.num_frames=1", "data.num_frames: 1 is not allowed; it must be at least 2"),
+        ("diffusion.text_dropout=0", "diffusion.text_dropout: 0.0 is not allowed"),
+        ("data.name=phoenix2014t:/data", "data.name: 'phoenix2014t:/data' is not allowed"),
+    ],
+)
+def test_impossible_values_name_the_key_and_the_allowed_values(override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("baseline", "tiny", overrides=override)
+
+
+def test_malformed_override_pair_shows_the_expected_form():
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides("train.lr")
+
+
+def test_ablation_file_without_overrides_is_rejected(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("x = 1\n")
+    with pytest.raises(ConfigError, match="must define `overrides"):
+        load_ablation(str(path))
+
+
+def test_flatten_spells_each_value_one_way():
+    flat = flatten(apply_overrides(Config(), {"model.channel_mult": "1,2"}))
+    assert flat["model.channel_mult"] == "1,2" and flat["train.lr"] == 5e-5

