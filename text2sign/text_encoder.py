@@ -86,12 +86,14 @@ class TextEncoder(nn.Module):
         """Token embeddings [B, max_length, D] and mask [B, max_length] (True = real token)."""
         if not self.freeze:
             return self._encode(texts)
-        missing = sorted({t for t in texts if t not in self._cache})
-        if missing:
-            with torch.no_grad():
-                hidden, mask = self._encode(missing)
-            for text, h, m in zip(missing, hidden, mask):
-                self._cache[text] = (h, m)
+        for text in dict.fromkeys(texts):
+            if text not in self._cache:
+                # One text at a time: a batched matmul's rounding depends on the batch it sits in, and a
+                # text's embedding must not depend on which texts happened to be encoded with it, or a
+                # resumed run would drift from the uninterrupted one.
+                with torch.no_grad():
+                    hidden, mask = self._encode([text])
+                self._cache[text] = (hidden[0], mask[0])
         hidden = torch.stack([self._cache[t][0] for t in texts])
         mask = torch.stack([self._cache[t][1] for t in texts])
         return hidden, mask

@@ -1,0 +1,141 @@
+import pytest
+import torch
+
+from text2sign.config import DiffusionConfig
+from text2sign.diffusion import GaussianDiffusion
+
+SHAPE = (2, 3, 2, 8, 8)
+PREDICTION_TYPES = ["epsilon", "v_prediction"]
+SAMPLERS = ["ddim", "dpmsolver++"]
+
+
+def text_inputs(batch: int = 2):
+    context = torch.randn(batch, 4, 6, generator=torch.Generator().manual_seed(3))
+    mask = torch.ones(batch, 4, dtype=torch.bool)
+    null_context, null_mask = torch.zeros(1, 4, 6), torch.ones(1, 4, dtype=torch.bool)
+    return context, mask, null_context, null_mask
+
+
+def scaled_input(x, t, context, mask):
+    return 0.3 * x + 0.01 * context.mean()
+
+
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+def test_training_loss_is_a_finite_float32_scalar(prediction_type):
+    diffusion = GaussianDiffusion(DiffusionConfig(prediction_type=prediction_type))
+    x0 = torch.rand(SHAPE) * 2 - 1
+    context, mask, _, _ = text_inputs()
+    loss = diffusion.training_loss(scaled_input, x0, context, mask, torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def test_training_loss_is_reproducible_from_the_generator_seed():
+    diffusion = GaussianDiffusion(DiffusionConfig())
+    x0 = torch.rand(SHAPE) * 2 - 1
+    context, mask, _, _ = text_inputs()
+
+    def loss(seed):
+        return diffusion.training_loss(scaled_input, x0, context, mask, torch.Generator().manual_seed(seed))
+
+    assert loss(7) == loss(7)
+    assert loss(7) != loss(8)
+
+
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+def test_training_loss_is_zero_for_the_exact_target(prediction_type):
+    diffusion = GaussianDiffusion(DiffusionConfig(prediction_type=prediction_type))
+    x0 = torch.rand(SHAPE) * 2 - 1
+    context, mask, _, _ = text_inputs()
+    loss = diffusion.training_loss(oracle(diffusion, x0), x0, context, mask, torch.Generator().manual_seed(0))
+    assert loss < 1e-8
+
+
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_sample_has_the_requested_shape_and_range(prediction_type, sampler):
+    diffusion = GaussianDiffusion(DiffusionConfig(prediction_type=prediction_type))
+    context, mask, null_context, null_mask = text_inputs()
+    sample = diffusion.sample(scaled_input, context, mask, null_context, null_mask, SHAPE, guidance_scale=3.0,
+                              steps=5, sampler=sampler, generator=torch.Generator().manual_seed(0))
+    assert sample.shape == SHAPE
+    assert torch.isfinite(sample).all() and sample.abs().max() <= 1.0
+
+
+def test_sample_is_reproducible_from_the_generator_seed():
+    diffusion = GaussianDiffusion(DiffusionConfig())
+    context, mask, null_context, null_mask = text_inputs()
+
+    def sample(seed):
+        return diffusion.sample(scaled_input, context, mask, null_context, null_mask, SHAPE, guidance_scale=2.0,
+                                steps=3, sampler="dpmsolver++", generator=torch.Generator().manual_seed(seed))
+
+    assert torch.equal(sample(1), sample(1))
+    assert not torch.equal(sample(1), sample(2))
+
+
+@pytest.mark.parametrize("guidance_scale, batch_per_call", [(1.0, 2), (4.0, 4)])
+def test_guidance_batches_the_unconditional_pass_only_when_needed(guidance_scale, batch_per_call):
+    diffusion = GaussianDiffusion(DiffusionConfig())
+    context, mask, null_context, null_mask = text_inputs()
+    batch_sizes = []
+
+    def recording_model(x, t, context, mask):
+        batch_sizes.append((x.shape[0], t.shape[0], context.shape[0], mask.shape[0]))
+        return torch.zeros_like(x)
+
+    diffusion.sample(recording_model, context, mask, null_context, null_mask, SHAPE,
+                     guidance_scale=guidance_scale, steps=4, sampler="ddim", generator=torch.Generator())
+    assert batch_sizes == [(batch_per_call,) * 4] * 4
+
+
+def test_guidance_extrapolates_from_unconditional_to_conditional():
+    diffusion = GaussianDiffusion(DiffusionConfig(prediction_type="epsilon"))
+    context, mask, null_context, null_mask = text_inputs()
+    context = torch.ones_like(context)  # null_context is zeros
+
+    def text_model(x, t, context, mask):  # predicts 0.1 with the caption, 0 without
+        return 0.1 * context[:, :1, :1, None, None].expand_as(x)
+
+    def guided_model(x, t, context, mask):  # what guidance at scale 3 should turn text_model into
+        return torch.full_like(x, 0.3)
+
+    def run(model, scale):
+        return diffusion.sample(model, context, mask, null_context, null_mask, SHAPE, guidance_scale=scale,
+                                steps=3, sampler="ddim", generator=torch.Generator().manual_seed(0))
+
+    assert torch.allclose(run(text_model, 3.0), run(guided_model, 1.0), atol=1e-6)
+
+
+def oracle(diffusion: GaussianDiffusion, x0: torch.Tensor):
+    """A model that knows the clean clip x0: it returns the exact epsilon or v target for any x_t."""
+    alphas_cumprod = diffusion.noise_scheduler.alphas_cumprod.double()
+
+    def model(x_t, t, context, mask):
+        alpha = alphas_cumprod[t.long()].view(-1, 1, 1, 1, 1)
+        x_t, clean = x_t.double(), x0.double().repeat(x_t.shape[0] // x0.shape[0], 1, 1, 1, 1)
+        epsilon = (x_t - alpha.sqrt() * clean) / (1 - alpha).sqrt()
+        if diffusion.config.prediction_type == "epsilon":
+            return epsilon.float()
+        return (alpha.sqrt() * epsilon - (1 - alpha).sqrt() * clean).float()
+
+    return model
+
+
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("steps", [2, 7, 25])
+def test_sampler_recovers_x0_from_an_oracle_model(prediction_type, sampler, steps):
+    # Not steps=1: x0 from epsilon at the last training timestep divides by sqrt(alpha_bar) ~ 5e-5,
+    # which turns float32 rounding into ~1e-3 errors; any later step corrects them.
+    diffusion = GaussianDiffusion(DiffusionConfig(prediction_type=prediction_type))
+    x0 = torch.rand(SHAPE, generator=torch.Generator().manual_seed(4)) * 1.8 - 0.9
+    context, mask, null_context, null_mask = text_inputs()
+    sample = diffusion.sample(oracle(diffusion, x0), context, mask, null_context, null_mask, SHAPE,
+                              guidance_scale=1.0, steps=steps, sampler=sampler,
+                              generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(sample, x0, atol=1e-4)
+
+
+def test_unknown_sampler_is_refused():
+    with pytest.raises(ValueError, match="ddim"):
+        GaussianDiffusion(DiffusionConfig()).make_sampler("euler")

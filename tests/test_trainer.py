@@ -1,0 +1,95 @@
+"""The training loop: it learns, reports the tracking contract's metrics, and resumes exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mlproject.resolve import resolve_config
+from text2sign.checkpoint import latest_checkpoint, load_checkpoint
+from text2sign.tracking import MemoryTracker
+from text2sign.trainer import drop_captions, steps_per_epoch, total_steps, train, warmup_cosine
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    config = resolve_config("baseline", "tiny", overrides="train.epochs=3")
+    tracker = MemoryTracker()
+    run_dir = tmp_path_factory.mktemp("run")
+    result = train(config, run_dir, tracker, progress=False)
+    return config, tracker, result
+
+
+def test_tiny_run_logs_the_step_metrics_of_the_contract_every_step(tiny_run):
+    config, tracker, result = tiny_run
+    assert result.steps == total_steps(config) == 3 * steps_per_epoch(config)
+    for key in ("train/loss", "train/lr", "train/grad_norm", "train/videos_per_s", "cpu/rss_gib"):
+        assert [step for step, _ in tracker.history(key)] == list(range(1, result.steps + 1)), key
+    assert len(tracker.history("val/loss")) == 3
+    summary = {k for _, k, _ in tracker.metrics if k.startswith("summary/")}
+    assert {"summary/train_time_s", "summary/steps", "summary/peak_cpu_rss_gib"} <= summary
+    assert tracker.params["model.channels"] == 16 and tracker.params["ema.enabled"] is True
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    assert warmup_cosine(0, 10, 100) < warmup_cosine(9, 10, 100) <= 1.0
+    assert warmup_cosine(10, 10, 100) == pytest.approx(1.0)
+    assert warmup_cosine(100, 10, 100) == pytest.approx(0.0)
+
+
+def test_checkpoints_samples_and_metadata_are_written_and_reported(tiny_run):
+    config, tracker, result = tiny_run
+    checkpoints = sorted((result.run_dir / "checkpoints").glob("step_*.pt"))
+    assert len(checkpoints) == 3 and result.last_checkpoint == checkpoints[-1]
+    state = load_checkpoint(result.last_checkpoint)
+    assert {"model", "ema", "optimizer", "scheduler", "generator", "torch_rng", "step", "epoch"} <= set(state)
+    assert not any(k.startswith("text_encoder.") for k in state["model"])  # the frozen encoder is the package's
+    gifs = list((result.run_dir / "samples").rglob("*.gif"))
+    assert len(gifs) == 3 * config.train.num_sample_prompts
+    logged = {(path.rsplit("/", 1)[-1], where) for path, where in tracker.artifacts}
+    assert ("config.json", None) in logged and ("metadata.json", None) in logged
+    assert any(where == "checkpoints" for _, where in logged)
+    assert any(where and where.startswith("samples/") for _, where in logged)
+    assert result.best_checkpoint in checkpoints
+
+
+def test_resume_matches_uninterrupted_run(tiny_run, tmp_path):
+    config, _, result = tiny_run
+    first_epoch = sorted((result.run_dir / "checkpoints").glob("step_*.pt"))[0]
+    resumed = train(config, tmp_path, MemoryTracker(), resume_from=first_epoch, progress=False)
+    assert resumed.steps == result.steps
+    final, resumed_final = load_checkpoint(result.last_checkpoint), load_checkpoint(resumed.last_checkpoint)
+    for key, value in final["model"].items():
+        assert torch.equal(value, resumed_final["model"][key]), key
+    for key, value in final["ema"].items():
+        assert torch.equal(value, resumed_final["ema"][key]), key
+
+
+def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
+    config = resolve_config("no_ema", "tiny", overrides="train.epochs=2 train.batch_size=2 train.num_sample_prompts=0")
+    assert steps_per_epoch(config) == 8
+    whole = train(config, tmp_path / "whole", progress=False)
+    stopped = train(config, tmp_path / "stopped", progress=False, should_stop=lambda step: step == 5)
+    assert stopped.interrupted and stopped.steps == 5
+    state = load_checkpoint(latest_checkpoint(tmp_path / "stopped" / "checkpoints"))
+    assert (state["step"], state["epoch"]) == (5, 0)
+    resumed = train(config, tmp_path / "resumed", resume_from=stopped.last_checkpoint, progress=False)
+    assert resumed.steps == whole.steps and not resumed.interrupted
+    final, resumed_final = load_checkpoint(whole.last_checkpoint), load_checkpoint(resumed.last_checkpoint)
+    for key, value in final["model"].items():
+        assert torch.equal(value, resumed_final["model"][key]), key
+
+
+def test_text_finetuned_trains_the_encoder(tmp_path):
+    config = resolve_config("text_finetuned", "tiny", overrides="train.epochs=1 train.num_sample_prompts=0")
+    result = train(config, tmp_path, progress=False)
+    state = load_checkpoint(result.last_checkpoint)
+    assert any(k.startswith("text_encoder.") for k in state["model"])
+    assert any(k.startswith("text_encoder.") for k in state["ema"])
+
+
+def test_caption_dropout_replaces_the_given_share_with_the_empty_text():
+    generator = torch.Generator().manual_seed(0)
+    dropped = drop_captions(["hello"] * 2000, 0.1, generator)
+    assert set(dropped) == {"", "hello"} and 150 < dropped.count("") < 250
+    assert drop_captions(["hello"] * 50, 0.0, generator) == ["hello"] * 50

@@ -1,0 +1,84 @@
+"""The generator as one module, text encoder + video UNet, and how to sample videos from it.
+
+The diffusion process (`text2sign.diffusion`) stays outside: the network predicts, the process decides
+what to predict and how to walk from noise to a video.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from text2sign.config import Config
+from text2sign.diffusion import GaussianDiffusion
+from text2sign.models import UNet3D
+from text2sign.text_encoder import TextEncoder
+
+
+class TextToSign(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.text_encoder = TextEncoder(config.text.encoder, config.text.max_length, freeze=config.text.freeze)
+        self.unet = UNet3D(config.model, context_dim=self.text_encoder.dim)
+
+    def encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        """Token embeddings [B, L, D] and their mask [B, L]."""
+        return self.text_encoder(texts)
+
+    def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+        """x [B, 3, T, H, W] noisy video -> the UNet's prediction [B, 3, T, H, W]."""
+        return self.unet(x, timesteps, context, context_mask)
+
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """What a checkpoint must hold: the UNet, and the encoder only if it is trained."""
+        state = {f"unet.{k}": v for k, v in self.unet.state_dict().items()}
+        if not self.config.text.freeze:
+            state.update({f"text_encoder.{k}": v for k, v in self.text_encoder.state_dict().items()})
+        return state
+
+    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
+        unet = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
+        self.unet.load_state_dict(unet)
+        text = {k.removeprefix("text_encoder."): v for k, v in state.items() if k.startswith("text_encoder.")}
+        if text:
+            self.text_encoder.load_state_dict(text)
+            self.text_encoder.clear_cache()
+
+
+@torch.no_grad()
+def generate(
+    model: TextToSign,
+    diffusion: GaussianDiffusion,
+    texts: list[str],
+    *,
+    num_frames: int,
+    image_size: int,
+    guidance_scale: float,
+    steps: int,
+    sampler: str,
+    seed: int = 0,
+    autocast_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Videos [B, 3, T, H, W] in [-1, 1] for `texts`, reproducible from `seed` on any device."""
+    was_training = model.training
+    model.eval()
+    device = next(model.unet.parameters()).device
+    context, mask = model.encode(texts)
+    null_context, null_mask = model.encode([""])
+    generator = torch.Generator().manual_seed(seed)
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        videos = diffusion.sample(
+            model,
+            context,
+            mask,
+            null_context,
+            null_mask,
+            (len(texts), 3, num_frames, image_size, image_size),
+            guidance_scale=guidance_scale,
+            steps=steps,
+            sampler=sampler,
+            generator=generator,
+        )
+    model.train(was_training)
+    return videos.float()

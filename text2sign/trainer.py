@@ -1,0 +1,334 @@
+"""The training loop: config, setup, data, model, optimizer, loop. Reports through a `Tracker`.
+
+Every source of randomness is explicit so that a run resumed from a checkpoint ends with exactly the
+weights of the uninterrupted run: the corpus is a pure function of its seed and the sample index, each
+epoch's order comes from (seed, epoch), and noise, timesteps and caption dropout come from one CPU
+generator whose state is saved in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from text2sign import hardware
+from text2sign.checkpoint import checkpoint_name, load_checkpoint, save_checkpoint
+from text2sign.config import Config, flatten, to_json
+from text2sign.data import build_dataset, collate
+from text2sign.diffusion import GaussianDiffusion
+from text2sign.ema import ema_decay, update_ema
+from text2sign.pipeline import TextToSign, generate
+from text2sign.tracking import NullTracker, Tracker
+from text2sign.video import save_filmstrip, save_gif
+
+VAL_SEED = 1234  # val/loss uses the same noise every epoch, so epochs are comparable
+SAMPLE_SEED = 0
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: int
+    train_time_s: float
+    final_loss: float
+    best_val_loss: float
+    best_checkpoint: Path | None
+    last_checkpoint: Path
+    run_dir: Path
+    interrupted: bool = False
+
+
+def steps_per_epoch(config: Config) -> int:
+    """Optimizer steps per epoch; an incomplete last batch or accumulation group is dropped."""
+    return max(1, config.data.train_size // config.train.batch_size // config.train.grad_accum)
+
+
+def total_steps(config: Config) -> int:
+    full = config.train.epochs * steps_per_epoch(config)
+    return min(full, config.train.max_steps) if config.train.max_steps else full
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """LR multiplier: linear warm-up to 1, then cosine decay to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def epoch_order(num_samples: int, seed: int, epoch: int) -> list[int]:
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(num_samples, generator=generator).tolist()
+
+
+def drop_captions(texts: list[str], rate: float, generator: torch.Generator) -> list[str]:
+    """Classifier-free guidance training: some captions become the empty text, the unconditional case."""
+    return ["" if r < rate else t for t, r in zip(texts, torch.rand(len(texts), generator=generator).tolist())]
+
+
+def train(
+    config: Config,
+    run_dir: str | Path,
+    tracker: Tracker | None = None,
+    resume_from: str | Path | None = None,
+    progress: bool = True,
+    should_stop: Callable[[int], bool] | None = None,
+) -> TrainResult:
+    """Train one run of `config`, writing checkpoints and samples under `run_dir` and reporting to `tracker`.
+
+    `should_stop(step)` is asked after every optimizer step; when it says yes, the run checkpoints
+    where it is and returns with `interrupted` set (a signal handler's way to stop cleanly).
+    """
+    tracker = tracker or NullTracker()
+    run_dir = Path(run_dir)
+    checkpoint_dir, samples_dir = run_dir / "checkpoints", run_dir / "samples"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc = config.train
+
+    # --- setup -----------------------------------------------------------------------------
+    torch.manual_seed(tc.seed)
+    device = hardware.pick_device(tc.device)
+    use_bf16 = device.type == "cuda" and tc.precision == "bf16"
+    autocast_dtype = torch.bfloat16 if use_bf16 else None
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.cuda.reset_peak_memory_stats(device)
+
+    # --- data --------------------------------------------------------------------------------
+    train_set = build_dataset(config.data, "train")
+    val_set = build_dataset(config.data, "val")
+    sample_prompts = build_dataset(config.data, "test").texts[: tc.num_sample_prompts]
+
+    # --- model, EMA, diffusion, optimizer ---------------------------------------------------------
+    model = TextToSign(config).to(device)
+    ema_model = None
+    if config.ema.enabled:
+        text_encoder = model.text_encoder
+        model.text_encoder = None  # the EMA copy shares a frozen encoder rather than duplicating it
+        ema_model = copy.deepcopy(model).requires_grad_(False).eval()
+        model.text_encoder = text_encoder
+        ema_model.text_encoder = text_encoder if config.text.freeze else copy.deepcopy(text_encoder).requires_grad_(False)
+    diffusion = GaussianDiffusion(config.diffusion)
+
+    param_groups = [{"params": list(model.unet.parameters()), "lr": tc.lr, "name": "unet"}]
+    if not config.text.freeze:
+        param_groups.append({"params": list(model.text_encoder.parameters()), "lr": config.text.lr, "name": "text_encoder"})
+    optimizer = torch.optim.AdamW(
+        param_groups, weight_decay=tc.weight_decay, betas=(0.9, 0.999), fused=device.type == "cuda"
+    )
+    num_steps = total_steps(config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, tc.warmup_steps, num_steps)
+    )
+    forward = torch.compile(model) if tc.compile else model
+    generator = torch.Generator().manual_seed(tc.seed)
+
+    step, epoch, ema_updates = 0, 0, 0
+    best_val_loss, best_checkpoint = math.inf, None
+    elapsed_before = 0.0
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, map_location=device)
+        model.load_trainable_state_dict(state["model"])
+        if ema_model is not None:
+            ema_model.load_trainable_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        step, epoch, ema_updates = state["step"], state["epoch"], state["ema_updates"]
+        best_val_loss = state["best_val_loss"]
+        elapsed_before = state["train_time_s"]
+        best_checkpoint = checkpoint_dir / state["best_checkpoint"] if state["best_checkpoint"] else None
+
+    # --- what the run is, before it starts ------------------------------------------------------------
+    tracker.log_params(flatten(config))
+    (run_dir / "config.json").write_text(to_json(config))
+    tracker.log_artifact(run_dir / "config.json")
+    parameter_count = sum(p.numel() for p in model.unet.parameters())
+    metadata = {
+        "hardware": hardware.describe(device),
+        "unet_parameters": parameter_count,
+        "text_encoder_parameters": sum(p.numel() for p in model.text_encoder.parameters()),
+        "steps_per_epoch": steps_per_epoch(config),
+        "total_steps": num_steps,
+        "train_samples": len(train_set),
+        "resumed_from": str(resume_from) if resume_from else None,
+    }
+    tracker.set_tags({"device": str(metadata["hardware"]["device_name"])})
+
+    def checkpoint(completed_epochs: int, val_loss: float) -> Path:
+        """Save everything needed to continue; remember it as the best if its val/loss is the lowest so far."""
+        nonlocal best_val_loss, best_checkpoint
+        path = checkpoint_dir / checkpoint_name(step)
+        if val_loss < best_val_loss:
+            best_val_loss, best_checkpoint = val_loss, path
+        state = {
+            "model": model.trainable_state_dict(),
+            "ema": ema_model.trainable_state_dict() if ema_model is not None else {},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": step,
+            "epoch": completed_epochs,
+            "ema_updates": ema_updates,
+            "best_val_loss": best_val_loss,
+            "best_checkpoint": best_checkpoint.name if best_checkpoint else "",
+            "train_time_s": elapsed_before + (time.perf_counter() - start),
+            "config": to_json(config),
+        }
+        if device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(device)
+        save_checkpoint(state, path)
+        tracker.log_artifact(path, "checkpoints")
+        return path
+
+    def eval_model() -> TextToSign:
+        return ema_model if ema_model is not None else model
+
+    @torch.no_grad()
+    def validation_loss() -> float:
+        net = eval_model()
+        net.eval()
+        val_generator = torch.Generator().manual_seed(VAL_SEED)
+        loader = DataLoader(val_set, batch_size=tc.batch_size, collate_fn=collate, num_workers=config.data.num_workers)
+        total, count = 0.0, 0
+        for batch in loader:
+            video = batch["video"].to(device, non_blocking=True)
+            context, mask = net.encode(batch["texts"])
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
+                loss = diffusion.training_loss(net, video, context, mask, val_generator)
+            total += loss.item() * len(video)
+            count += len(video)
+        model.train()
+        return total / count
+
+    def write_samples(label: str) -> None:
+        if not sample_prompts:
+            return
+        videos = generate(
+            eval_model(), diffusion, sample_prompts,
+            num_frames=config.data.num_frames, image_size=config.data.image_size,
+            guidance_scale=config.diffusion.guidance_scale, steps=config.diffusion.sample_steps,
+            sampler=config.diffusion.sampler, seed=SAMPLE_SEED, autocast_dtype=autocast_dtype,
+        )
+        folder = samples_dir / label
+        upscale = max(1, 128 // config.data.image_size)
+        for i, (text, video) in enumerate(zip(sample_prompts, videos)):
+            save_gif(video, folder / f"{i:02d}_{_slug(text)}.gif", upscale=upscale)
+        save_filmstrip(videos, folder / "filmstrip.png", upscale=upscale)
+        (folder / "prompts.json").write_text(json.dumps(sample_prompts, indent=2))
+        tracker.log_artifact(folder, f"samples/{label}")
+
+    # --- the loop ------------------------------------------------------------------------------
+    model.train()
+    per_epoch = steps_per_epoch(config)
+    start = time.perf_counter()
+    window_loss, window_count, window_start, window_videos = 0.0, 0, time.perf_counter(), 0
+    last_loss, last_checkpoint, interrupted = math.nan, None, False
+    mem_samples: list[float] = []
+    bar = tqdm(total=num_steps, initial=step, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
+    while step < num_steps:
+        # A resumed run may start mid-epoch: skip the micro-batches this epoch already consumed.
+        first = (step - epoch * per_epoch) * tc.grad_accum * tc.batch_size
+        order = epoch_order(len(train_set), tc.seed, epoch)[first : per_epoch * tc.grad_accum * tc.batch_size]
+        loader = DataLoader(
+            train_set, batch_size=tc.batch_size, sampler=order, collate_fn=collate, drop_last=True,
+            num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
+        )
+        for micro, batch in enumerate(loader, start=1):
+            video = batch["video"].to(device, non_blocking=True)
+            texts = drop_captions(list(batch["texts"]), config.diffusion.text_dropout, generator)
+            context, mask = model.encode(texts)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
+                loss = diffusion.training_loss(forward, video, context, mask, generator)
+            (loss / tc.grad_accum).backward()
+            window_loss += loss.item()
+            window_count += 1
+            window_videos += len(video)
+            if micro % tc.grad_accum:
+                continue
+
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                [p for group in param_groups for p in group["params"]], tc.grad_clip
+            )
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if ema_model is not None and step % config.ema.update_every == 0:
+                decay = ema_decay(ema_updates, config.ema.decay)
+                update_ema(ema_model.unet, model.unet, decay)
+                if not config.text.freeze:
+                    update_ema(ema_model.text_encoder, model.text_encoder, decay)
+                ema_updates += 1
+            bar.update(1)
+
+            if step % tc.log_every == 0 or step == num_steps:
+                now = time.perf_counter()
+                last_loss = window_loss / window_count
+                memory = hardware.memory_metrics(device)
+                mem_samples.append(next(iter(memory.values())))
+                tracker.log_metrics(
+                    {
+                        "train/loss": last_loss,
+                        "train/lr": scheduler.get_last_lr()[0],
+                        "train/grad_norm": float(grad_norm),
+                        "train/videos_per_s": window_videos / max(now - window_start, 1e-9),
+                        **memory,
+                    },
+                    step=step,
+                )
+                bar.set_postfix(loss=f"{last_loss:.4f}", epoch=epoch)
+                window_loss, window_count, window_videos, window_start = 0.0, 0, 0, now
+            interrupted = should_stop is not None and should_stop(step)
+            if step == num_steps or interrupted:
+                break
+
+        if step < (epoch + 1) * per_epoch:
+            break  # stopped inside an epoch: by train.max_steps or by should_stop
+        epoch += 1
+        val = validation_loss()
+        tracker.log_metrics({"val/loss": val}, step=step)
+        if epoch % tc.checkpoint_every == 0 or step == num_steps:
+            last_checkpoint = checkpoint(epoch, val)
+            write_samples(f"epoch_{epoch:04d}")
+    bar.close()
+
+    if last_checkpoint is None or last_checkpoint.name != checkpoint_name(step):
+        last_checkpoint = checkpoint(epoch, validation_loss())
+        if not interrupted:
+            write_samples(f"step_{step:08d}")
+    train_time = elapsed_before + time.perf_counter() - start
+
+    # --- summary ---------------------------------------------------------------------------------
+    summary = {"summary/train_time_s": train_time, "summary/steps": float(step)}
+    if device.type == "cuda":
+        summary["summary/peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / hardware.GIB
+        summary["summary/avg_gpu_mem_gib"] = sum(mem_samples) / max(1, len(mem_samples))
+    else:
+        summary["summary/peak_cpu_rss_gib"] = hardware.peak_rss_gib()
+    tracker.log_metrics(summary, step=step)
+    metadata.update({"train_time_s": train_time, "steps": step, "epochs": epoch, "best_val_loss": best_val_loss,
+                     "best_checkpoint": best_checkpoint.name if best_checkpoint else None,
+                     "text_cache_size": model.text_encoder.cache_size})
+    (run_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
+    tracker.log_artifact(run_dir / "metadata.json")
+    return TrainResult(step, epoch, train_time, last_loss, best_val_loss, best_checkpoint, last_checkpoint, run_dir,
+                       interrupted)
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower())[:limit].strip("_") or "empty"
