@@ -23,10 +23,13 @@ class MLflowTracker:
         self.history: list[tuple[int, str, float]] = []
 
     def log_params(self, params: dict[str, Any]) -> None:
-        items = [mlflow.entities.Param(k, str(v)) for k, v in params.items()]
         existing = self.client.get_run(self.run_id).data.params
-        # A resumed run logs the same params again: skip those already there (MLflow params are immutable).
-        items = [p for p in items if existing.get(p.key) != p.value]
+        # A resumed run logs its params again. MLflow params are immutable, so the first value stays;
+        # a run resumed to a new length records the change as a tag instead.
+        changed = {k: str(v) for k, v in params.items() if k in existing and existing[k] != str(v)}
+        if changed:
+            self.set_tags({f"resumed_with.{k}": v for k, v in changed.items()})
+        items = [mlflow.entities.Param(k, str(v)) for k, v in params.items() if k not in existing]
         for i in range(0, len(items), _PARAM_BATCH):
             self.client.log_batch(self.run_id, params=items[i : i + _PARAM_BATCH])
 

@@ -1,0 +1,143 @@
+"""The `train` entry point end to end: a real `mlflow run` into a temporary SQLite store, read back
+through MlflowClient the way the UI and the analysis read it; and usage errors that cost no run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env["PYTHONPATH"] = str(REPO)
+    env["HF_HUB_OFFLINE"] = "1"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    # `mlflow run --env-manager local` runs the entry point with the `python` on PATH: make it this one.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _mlflow_cli() -> list[str]:
+    return [sys.executable, "-m", "mlflow"]
+
+
+@pytest.mark.slow
+def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_path):
+    out = subprocess.run(
+        [*_mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "epochs=4",
+         "-P", f"overrides=train.output_dir={tmp_path / 'outputs'}",
+         "--env-manager", "local", "--experiment-name", "text2sign-ablations"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("text2sign-ablations")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "baseline-tiny-s0"
+    tags = run.data.tags
+    assert (tags["ablation"], tags["scale"], tags["seed"], tags["dataset"]) == ("baseline", "tiny", "0", "synthetic")
+    assert tags["git_commit"] and tags["device"]
+
+    params = run.data.params
+    assert params["text.freeze"] == "True" and params["ema.enabled"] == "True"
+    assert params["model.channels"] == "16" and params["train.epochs"] == "4"
+    assert params["diffusion.text_dropout"] == "0.1"
+
+    loss = [m.value for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert steps == list(range(1, 17))
+    assert sum(loss[-4:]) < sum(loss[:4]), loss  # the training loss falls...
+    val = [m.value for m in client.get_metric_history(run.info.run_id, "val/loss")]
+    assert len(val) == 4 and val[-1] < 0.95 * val[0], val  # ...and so does the loss on held-out clips, at fixed noise
+    for key in ("train/lr", "train/grad_norm", "train/videos_per_s", "cpu/rss_gib", "val/loss",
+                "summary/train_time_s", "summary/steps"):
+        assert key in run.data.metrics, key
+
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.json", "metadata.json", "checkpoints", "samples", "logs"} <= artifacts
+    checkpoints = [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")]
+    assert len(checkpoints) == 4
+    sample_dirs = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
+    gifs = [a.path for a in client.list_artifacts(run.info.run_id, sample_dirs[-1]) if a.path.endswith(".gif")]
+    assert len(gifs) == 2
+    config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(tmp_path))).read_text())
+    assert config["model"]["channels"] == 16
+
+
+def test_usage_error_exits_2_names_the_fix_and_creates_no_run(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--overrides", "train.lr=0"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 2
+    assert "train.lr: 0.0 is not allowed; it must be a positive number" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_unknown_ablation_exits_2_listing_the_known_ones(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "mlproject.train", "--ablation", "no_such_thing"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 2
+    assert "unknown ablation 'no_such_thing'" in out.stderr and "text_finetuned" in out.stderr
+
+
+def test_print_config_prints_the_resolved_config_and_starts_nothing(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "mlproject.train", "--ablation", "no_ema", "--scale", "full", "--print-config"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    config = json.loads(out.stdout)
+    assert config["ema"]["enabled"] is False and config["model"]["channels"] == 96
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_usage_error_under_mlflow_run_leaves_no_run_running(tmp_path):
+    out = subprocess.run(
+        [*_mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "overrides=ema.decay=1.5",
+         "--env-manager", "local"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode != 0
+    assert "ema.decay: 1.5 is not allowed; it must be strictly between 0 and 1" in out.stderr
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert runs and all(r.info.status == "FAILED" for r in runs)
+
+
+@pytest.mark.slow
+def test_resume_from_run_id_continues_the_same_mlflow_run(tmp_path):
+    env = _env(tmp_path)
+    common = [sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--overrides",
+              f"train.output_dir={tmp_path / 'outputs'} train.num_sample_prompts=0"]
+    first = subprocess.run([*common, "--epochs", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    (run,) = client.search_runs([client.get_experiment_by_name("text2sign-ablations").experiment_id])
+    again = subprocess.run([*common, "--epochs", "3", "--resume", run.info.run_id], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert steps == list(range(1, 13))  # 8 steps, then 4 more: none duplicated, none missing
+    resumed = client.get_run(run.info.run_id)
+    assert resumed.data.params["train.epochs"] == "2"  # params are immutable: the new length is a tag
+    assert resumed.data.tags["resumed_with.train.epochs"] == "3" and resumed.info.status == "FINISHED"
+
+    mismatched = subprocess.run([*common, "--epochs", "3", "--seed", "1", "--resume", run.info.run_id], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=300)
+    assert mismatched.returncode == 2 and "train.seed: 0 in the checkpoint vs 1 now" in mismatched.stderr
