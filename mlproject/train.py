@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -21,10 +20,11 @@ from pathlib import Path
 from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
 
+from mlproject.cli import flag, non_negative_int
 from mlproject.resolve import resolve_config, run_name
+from mlproject.runs import RUN_ID
 
 DEFAULT_EXPERIMENT = "text2sign-ablations"
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,25 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", default="", help="a checkpoint file, or the MLflow run id to continue")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     parser.add_argument("--study", default="", help="study id shared by the runs of one study")
+    parser.add_argument("--evaluate", default="true", help="evaluate on the test split after training")
     parser.add_argument("--print-config", default="false", nargs="?", const="true",
                         help="print the resolved config as JSON and exit")
     return parser.parse_args(argv)
-
-
-def _seed(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"seed: got {text!r}, expected a non-negative integer.") from None
-    if not value.is_integer() or value < 0:
-        raise ConfigError(f"seed: got {text!r}, expected a non-negative integer.")
-    return int(value)
-
-
-def _flag(name: str, text: str) -> bool:
-    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"{name}: got {text!r}, expected true or false.")
-    return text.lower() in ("true", "1", "yes")
 
 
 def _git_commit() -> str:
@@ -82,21 +67,13 @@ def _check_resume_compatible(config: Config, saved: Config, source: str) -> None
 def _find_checkpoint(resume: str, workdir: Path) -> tuple[Path, str | None]:
     """(checkpoint file, the MLflow run to continue or None) for a path or a run id."""
     if RUN_ID.match(resume):
-        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
+        from mlproject.runs import get_run, latest_run_checkpoint
+
         client = MlflowClient()
-        try:
-            client.get_run(resume)
-        except MlflowException:
-            raise ConfigError(f"resume: no run {resume} on the tracking server {client._tracking_client.tracking_uri}. "
-                              "Check the run id in the MLflow UI, or MLFLOW_TRACKING_URI.") from None
-        names = [a.path for a in client.list_artifacts(resume, "checkpoints")]
-        if not names:
-            raise ConfigError(f"resume: run {resume} has no checkpoints/ artifacts to resume from; start a new run.")
-        folder = workdir / "resume"
-        local = client.download_artifacts(resume, sorted(names)[-1], str(folder))
-        return Path(local), resume
+        get_run(client, resume)
+        return latest_run_checkpoint(client, resume, workdir / "resume"), resume
     path = Path(resume).expanduser()
     if path.is_dir():
         found = latest_checkpoint(path)
@@ -108,12 +85,26 @@ def _find_checkpoint(resume: str, workdir: Path) -> tuple[Path, str | None]:
     return path, None
 
 
+def evaluate_after_training(run_id: str, tracker) -> None:
+    """The `evaluate` entry point on the finished run; a missing judge or a failure never fails training."""
+    from mlproject.evaluate import EvaluateRequest, evaluate_run
+
+    try:
+        evaluate_run(EvaluateRequest(run_id=run_id))
+    except Exception as error:  # the trained model is safe in its checkpoints; say why and how to retry
+        message = f"{type(error).__name__}: {error}"
+        tracker.set_tags({"eval/status": f"failed: {message[:4000]}"})
+        print(f"warning: evaluation failed ({message}); the training run is complete. "
+              f"Retry with: mlflow run . -e evaluate -P run_id={run_id} --env-manager local", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        seed = _seed(args.seed)
+        seed = non_negative_int("seed", args.seed)
         config = resolve_config(args.ablation, args.scale, seed, args.epochs, args.data, args.overrides)
-        print_only = _flag("print_config", args.print_config)
+        print_only = flag("print_config", args.print_config)
+        run_evaluation = flag("evaluate", args.evaluate)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -173,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     status = "FAILED"
     try:
         result = train(config, run_dir, tracker, resume_from=resume_path)
+        if run_evaluation:
+            evaluate_after_training(active.info.run_id, tracker)
         tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")
         status = "FINISHED"
         print(f"done: {result.steps} steps in {result.train_time_s:.1f} s, final train/loss {result.final_loss:.4f}, "

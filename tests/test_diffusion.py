@@ -139,3 +139,18 @@ def test_sampler_recovers_x0_from_an_oracle_model(prediction_type, sampler, step
 def test_unknown_sampler_is_refused():
     with pytest.raises(ValueError, match="ddim"):
         GaussianDiffusion(DiffusionConfig()).make_sampler("euler")
+
+
+def test_min_snr_weight_caps_easy_low_noise_steps_and_is_off_at_zero():
+    from text2sign.config import DiffusionConfig
+
+    timesteps = torch.tensor([0, 500, 999])
+    for prediction in ("epsilon", "v_prediction"):
+        diffusion = GaussianDiffusion(DiffusionConfig(prediction_type=prediction, min_snr_gamma=5.0))
+        alpha_bar = diffusion.noise_scheduler.alphas_cumprod[timesteps]
+        snr = alpha_bar / (1 - alpha_bar)
+        expected = snr.clamp(max=5.0) / (snr if prediction == "epsilon" else snr + 1)
+        assert torch.allclose(diffusion.loss_weight(timesteps), expected)
+        assert diffusion.loss_weight(timesteps)[0] < 0.01  # t=0: SNR in the thousands, weight capped
+    off = GaussianDiffusion(DiffusionConfig(min_snr_gamma=0.0))
+    assert torch.equal(off.loss_weight(timesteps), torch.ones(3))

@@ -4,6 +4,7 @@ through MlflowClient the way the UI and the analysis read it; and usage errors t
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -57,12 +58,17 @@ def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_p
     loss = [m.value for m in client.get_metric_history(run.info.run_id, "train/loss")]
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
     assert steps == list(range(1, 17))
-    assert sum(loss[-4:]) < sum(loss[:4]), loss  # the training loss falls...
+    assert all(math.isfinite(v) for v in loss)
+    # Per-step losses swing with the sampled timesteps; the val loss uses fixed noise, so it shows learning.
     val = [m.value for m in client.get_metric_history(run.info.run_id, "val/loss")]
-    assert len(val) == 4 and val[-1] < 0.95 * val[0], val  # ...and so does the loss on held-out clips, at fixed noise
+    assert len(val) == 4 and val[-1] < 0.95 * val[0], val
     for key in ("train/lr", "train/grad_norm", "train/videos_per_s", "cpu/rss_gib", "val/loss",
                 "summary/train_time_s", "summary/steps"):
         assert key in run.data.metrics, key
+
+    # train evaluates at the end: metrics that need no judge are there, the rest say why not.
+    assert math.isfinite(run.data.metrics["eval/temporal_consistency"])
+    assert "train_recognizer" in tags["eval/backtranslation_status"]
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.json", "metadata.json", "checkpoints", "samples", "logs"} <= artifacts

@@ -56,6 +56,8 @@ class DiffusionConfig:
     # Probability of replacing a caption by the empty text in training; it is what trains the
     # unconditional branch that classifier-free guidance needs at sampling time.
     text_dropout: float = 0.1
+    # Min-SNR loss weighting (Hang et al. 2023); 0 turns it off (plain MSE on the target).
+    min_snr_gamma: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ def validate(config: Config) -> None:
     need(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)")
     need(diff.num_train_timesteps >= 10, "diffusion.num_train_timesteps", "at least 10")
     need(1 <= diff.sample_steps <= diff.num_train_timesteps, "diffusion.sample_steps", f"between 1 and diffusion.num_train_timesteps ({diff.num_train_timesteps})")
+    need(diff.min_snr_gamma >= 0.0, "diffusion.min_snr_gamma", "0 (off) or a positive number, e.g. 5")
     need(diff.guidance_scale >= 1.0, "diffusion.guidance_scale", "1.0 (no guidance) or more")
     need(0.0 <= diff.text_dropout < 1.0, "diffusion.text_dropout", "in [0, 1)")
     need(diff.text_dropout > 0.0 or diff.guidance_scale == 1.0, "diffusion.text_dropout",

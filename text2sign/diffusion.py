@@ -54,7 +54,24 @@ class GaussianDiffusion:
         else:
             target = self.noise_scheduler.get_velocity(x0, noise, timesteps)
         prediction = model(noisy, timesteps, context, context_mask)
-        return F.mse_loss(prediction.float(), target.float())
+        per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").flatten(1).mean(dim=1)
+        return (per_sample * self.loss_weight(timesteps)).mean()
+
+    def loss_weight(self, timesteps: Tensor) -> Tensor:
+        """Min-SNR-gamma weighting (Hang et al. 2023, eq. 9-10), or 1 when `min_snr_gamma` is 0.
+
+        Low-noise timesteps have easy, large-SNR targets that otherwise dominate the gradient; capping
+        their weight at gamma lets the model spend capacity on the noisy steps that shape the video,
+        which the paper finds converges about 3x faster. The weight is expressed for the configured
+        target: min(SNR, gamma) / SNR for epsilon, min(SNR, gamma) / (SNR + 1) for v.
+        """
+        gamma = self.config.min_snr_gamma
+        if gamma == 0:
+            return torch.ones(timesteps.shape, device=timesteps.device)
+        alpha_bar = self.noise_scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
+        snr = alpha_bar / (1 - alpha_bar)
+        clipped = snr.clamp(max=gamma)
+        return clipped / snr if self.config.prediction_type == "epsilon" else clipped / (snr + 1)
 
     def make_sampler(self, sampler: str) -> DDIMScheduler | DPMSolverMultistepScheduler:
         """A fresh scheduler for one sampling run (schedulers keep per-run state)."""

@@ -1,0 +1,178 @@
+"""Entry point `evaluate`: score a trained run on the test split and log `eval/*` into that run.
+
+    mlflow run . -e evaluate -P run_id=<run id> --env-manager local
+    python -m mlproject.evaluate --run-id <run id> --num-videos 64 --sampler ddim --steps 50
+
+The weights evaluated are the EMA's unless the run trained without EMA (tag `eval_weights`). Metrics
+whose networks are not on this machine are skipped with a `*_status` tag that says how to get them;
+`--strict true` turns that into an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from evaluation.evaluate import EvalSettings, Judges, evaluate_model, write_per_video_table
+from evaluation.weights import PretrainedWeightsMissing
+from text2sign.checkpoint import load_checkpoint
+from text2sign.config import ConfigError
+from text2sign.hardware import pick_device
+
+from mlproject.cli import flag, non_negative_int, optional_float
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    run_id: str = ""
+    model_uri: str = ""
+    num_videos: int = 0  # 0: the whole test split
+    sampler: str = ""  # "": the run's own settings
+    steps: int = 0
+    guidance: float | None = None
+    seed: int = 0
+    batch_size: int = 8
+    strict: bool = False
+    i3d_weights: str = ""
+    device: str = "auto"
+
+
+def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
+    parser = argparse.ArgumentParser(prog="python -m mlproject.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--run-id", default="")
+    parser.add_argument("--model-uri", default="", help="runs:/<id>, models:/<name>/<version> or models:/<name>@<alias>")
+    parser.add_argument("--num-videos", default="0", help="test texts to generate for; 0 = the whole test split")
+    parser.add_argument("--sampler", default="", help="ddim | dpmsolver++ (default: the run's)")
+    parser.add_argument("--steps", default="0", help="sampling steps (default: the run's)")
+    parser.add_argument("--guidance", default="", help="classifier-free guidance scale (default: the run's)")
+    parser.add_argument("--seed", default="0")
+    parser.add_argument("--batch-size", default="8")
+    parser.add_argument("--strict", default="false", help="true: a metric that cannot be computed is an error")
+    parser.add_argument("--i3d-weights", default="", help="I3D weights file (else $TEXT2SIGN_I3D_WEIGHTS, the torch hub cache)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    if bool(args.run_id) == bool(args.model_uri):
+        raise ConfigError("evaluate: give exactly one of run_id (a training run) or model_uri (a registered model).")
+    if args.sampler not in ("", "ddim", "dpmsolver++"):
+        raise ConfigError(f"sampler: got {args.sampler!r}, expected 'ddim' or 'dpmsolver++'.")
+    if args.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device: got {args.device!r}, expected auto, cpu or cuda.")
+    request = EvaluateRequest(
+        run_id=args.run_id, model_uri=args.model_uri, num_videos=non_negative_int("num_videos", args.num_videos),
+        sampler=args.sampler, steps=non_negative_int("steps", args.steps), guidance=optional_float("guidance", args.guidance),
+        seed=non_negative_int("seed", args.seed), batch_size=non_negative_int("batch_size", args.batch_size),
+        strict=flag("strict", args.strict), i3d_weights=args.i3d_weights, device=args.device,
+    )
+    if request.batch_size < 1:
+        raise ConfigError("batch_size: must be at least 1.")
+    if request.guidance is not None and request.guidance < 1:
+        raise ConfigError(f"guidance: {request.guidance} is below 1; 1 means no guidance.")
+    return request
+
+
+def build_judges(data_config, scale: str, device: torch.device, i3d_weights: str) -> Judges:
+    """Every judge that can be had on this machine, and for the others the reason and the fix."""
+    from evaluation.fvd import find_i3d_weights, load_i3d
+    from evaluation.lpips_metric import build_lpips, find_alexnet_weights
+    from mlproject.recognizer_registry import load_recognizer_for
+
+    judges = Judges()
+    judges.recognizer, judges.recognizer_status = load_recognizer_for(data_config, scale, str(device))
+    try:
+        judges.i3d = load_i3d(find_i3d_weights(i3d_weights or None), device)
+    except PretrainedWeightsMissing as error:
+        judges.fvd_status = f"not computed: {error}"
+    try:
+        judges.lpips = build_lpips(find_alexnet_weights(), device)
+    except PretrainedWeightsMissing as error:
+        judges.lpips_status = f"not computed: {error}"
+    return judges
+
+
+def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, float]:
+    """Evaluate the run named by `request` and log into it; returns the metrics logged."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from mlproject.runs import get_run, latest_run_checkpoint, run_config, run_id_from_model_uri
+    from mlproject.tracker import MLflowTracker
+    from text2sign.diffusion import GaussianDiffusion
+    from text2sign.pipeline import TextToSign
+    from text2sign.video import save_filmstrip
+
+    client = MlflowClient()
+    run_id = request.run_id or run_id_from_model_uri(client, request.model_uri)
+    run = get_run(client, run_id)
+    folder = Path(tempfile.mkdtemp(prefix="text2sign-eval-"))
+    config = run_config(client, run_id, folder)
+    checkpoint_path = latest_run_checkpoint(client, run_id, folder)
+    state = load_checkpoint(checkpoint_path)
+    device = pick_device(request.device)
+
+    settings = EvalSettings(
+        num_videos=request.num_videos or config.data.test_size,
+        sampler=request.sampler or config.diffusion.sampler,
+        steps=request.steps or config.diffusion.sample_steps,
+        guidance=config.diffusion.guidance_scale if request.guidance is None else request.guidance,
+        seed=request.seed, batch_size=request.batch_size,
+    )
+    if settings.guidance != 1.0 and config.diffusion.text_dropout == 0.0:
+        raise ConfigError(f"guidance: run {run_id} was trained with diffusion.text_dropout=0, so it has no "
+                          "unconditional branch to guide with; evaluate with -P guidance=1.")
+
+    use_ema = config.ema.enabled and bool(state["ema"])
+    model = TextToSign(config)
+    model.load_trainable_state_dict(state["ema"] if use_ema else state["model"])
+    model.to(device)
+    judges = build_judges(config.data, run.data.tags.get("scale", "small"), device, request.i3d_weights)
+    missing = [s for s in (judges.recognizer_status if judges.recognizer is None else "",
+                           judges.fvd_status, judges.lpips_status) if s]
+    if request.strict and missing:
+        raise ConfigError("strict: " + " | ".join(missing))
+    for status in missing:
+        print(f"note: {status}", file=sys.stderr)
+
+    result = evaluate_model(model, GaussianDiffusion(config.diffusion), config, settings, judges, device, progress)
+    tracker = MLflowTracker(run_id)
+    tracker.log_metrics(result.metrics, step=int(state["step"]))
+    tracker.set_tags({
+        **result.tags,
+        "eval_weights": "ema" if use_ema else "raw",
+        "eval/checkpoint": checkpoint_path.name,
+        "eval/num_videos": str(len(result.per_video)),
+        "eval/sampler": settings.sampler,
+        "eval/steps": str(settings.steps),
+        "eval/guidance": str(settings.guidance),
+        "eval/seed": str(settings.seed),
+        "eval/device": str(device),
+        **({"eval/recognizer": judges.recognizer_status} if judges.recognizer is not None else {}),
+    })
+    tracker.log_artifact(write_per_video_table(result.per_video, folder / "per_video.csv"), "eval")
+    shown = min(4, len(result.per_video))
+    pairs = torch.stack([v for i in range(shown) for v in (result.generated[i], result.real[i])])
+    tracker.log_artifact(save_filmstrip(pairs, folder / "generated_vs_real.png",
+                                        upscale=max(1, 64 // config.data.image_size)), "eval")
+    if mlflow.active_run() is not None:  # launched by `mlflow run -e evaluate`: point its run at the judged one
+        mlflow.set_tag("evaluated_run", run_id)
+    for key, value in sorted(result.metrics.items()):
+        print(f"{key:40s} {value:.4f}")
+    return result.metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        request = parse_args(argv)
+        evaluate_run(request)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Reading a finished training run back from the tracking server: its config and its checkpoints."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from text2sign.checkpoint import CHECKPOINT_PATTERN
+from text2sign.config import Config, ConfigError, from_dict
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def get_run(client: MlflowClient, run_id: str):
+    if not RUN_ID.match(run_id):
+        raise ConfigError(f"run_id: {run_id!r} is not an MLflow run id (32 hex characters, as shown in the MLflow UI).")
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError(
+            f"run_id: no run {run_id} on the tracking server {client._tracking_client.tracking_uri}. "
+            "Check the id in the MLflow UI, or point MLFLOW_TRACKING_URI at the server that holds it."
+        ) from None
+
+
+def run_id_from_model_uri(client: MlflowClient, model_uri: str) -> str:
+    """The training run behind runs:/<id>/..., models:/<name>/<version> or models:/<name>@<alias>."""
+    if model_uri.startswith("runs:/"):
+        return model_uri.removeprefix("runs:/").split("/")[0]
+    match = re.match(r"^models:/([^/@]+)(?:/(\d+)|@(.+))$", model_uri)
+    if not match:
+        raise ConfigError(f"model_uri: {model_uri!r} is not of the form runs:/<run_id>, models:/<name>/<version> or models:/<name>@<alias>.")
+    name, version, alias = match.groups()
+    try:
+        found = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
+    except MlflowException as error:
+        raise ConfigError(f"model_uri: {model_uri} is not in the model registry ({error.message}).") from None
+    return found.run_id
+
+
+def run_config(client: MlflowClient, run_id: str, folder: Path) -> Config:
+    try:
+        path = client.download_artifacts(run_id, "config.json", str(folder))
+    except (MlflowException, OSError):
+        raise ConfigError(f"run {run_id} has no config.json artifact: it is not a text2sign training run.") from None
+    return from_dict(json.loads(Path(path).read_text()))
+
+
+def latest_run_checkpoint(client: MlflowClient, run_id: str, folder: Path) -> Path:
+    names = sorted(Path(a.path).name for a in client.list_artifacts(run_id, "checkpoints")
+                   if CHECKPOINT_PATTERN.match(Path(a.path).name))
+    if not names:
+        raise ConfigError(f"run {run_id} has no checkpoints/ artifact to evaluate or resume; train it first "
+                          "(it may have failed before its first checkpoint).")
+    return Path(client.download_artifacts(run_id, f"checkpoints/{names[-1]}", str(folder)))

@@ -1,0 +1,109 @@
+"""The `evaluate` and `train_recognizer` entry points against a real SQLite tracking store."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.test_mlflow_train import REPO, _env, _mlflow_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], store: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=store, env=_env(store), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store holding a tiny baseline run (not yet evaluated) and a tiny no_ema run with caption dropout 0."""
+    store = tmp_path_factory.mktemp("store")
+    for ablation, extra in (("baseline", ""), ("no_ema", " diffusion.text_dropout=0 diffusion.guidance_scale=1")):
+        out = _run([sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--ablation", ablation, "--evaluate", "false",
+                    "--overrides", f"train.output_dir={store / 'outputs'} train.num_sample_prompts=0{extra}"], store)
+        assert out.returncode == 0, out.stderr[-3000:]
+    return store
+
+
+def _runs(store: Path) -> dict[str, object]:
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("text2sign-ablations")
+    return {r.data.tags["ablation"]: r for r in client.search_runs([experiment.experiment_id])}
+
+
+def test_evaluate_without_a_recognizer_computes_the_rest_and_says_how_to_get_one(store):
+    run = _runs(store)["baseline"]
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id], store)
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    evaluated = client.get_run(run.info.run_id)
+    assert "train_recognizer" in evaluated.data.tags["eval/backtranslation_status"]
+    assert "eval/backtranslation_wer" not in evaluated.data.metrics
+    assert math.isfinite(evaluated.data.metrics["eval/temporal_consistency"])
+
+
+def test_mlflow_run_evaluate_logs_every_metric_or_its_status_into_the_run(store):
+    recognizer = _run([sys.executable, "-m", "mlproject.train_recognizer", "--scale", "tiny"], store)
+    assert recognizer.returncode == 0, recognizer.stderr[-3000:]
+    run = _runs(store)["baseline"]
+    out = _run([*_mlflow_cli(), "run", str(REPO), "-e", "evaluate", "-P", f"run_id={run.info.run_id}",
+                "-P", "num_videos=4", "-P", "steps=3", "--env-manager", "local"], store)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    evaluated = client.get_run(run.info.run_id)
+    metrics, tags = evaluated.data.metrics, evaluated.data.tags
+    for key in ("eval/fsd", "eval/temporal_consistency", "eval/temporal_consistency_real", "eval/backtranslation_wer",
+                "eval/backtranslation_bleu4", "eval/backtranslation_wer_real", "eval/pose_dtw_mje",
+                "eval/inference_s_per_video"):
+        assert math.isfinite(metrics[key]), key
+    # Offline, the published I3D and AlexNet weights are absent: no number, a reason and a fix instead.
+    assert "eval/fvd" not in metrics and "TEXT2SIGN_I3D_WEIGHTS" in tags["eval/fvd_status"]
+    assert "eval/lpips" not in metrics and "alexnet" in tags["eval/lpips_status"]
+    assert tags["eval_weights"] == "ema" and tags["eval/steps"] == "3" and tags["eval/num_videos"] == "4"
+    assert tags["eval/recognizer"].startswith("text2sign-recognizer-synthetic version")
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
+    assert {"eval/per_video.csv", "eval/generated_vs_real.png"} <= artifacts
+
+    registered = client.search_model_versions("name='text2sign-recognizer-synthetic'")
+    assert registered and registered[0].tags["image_size"] == "16" and "test_wer" in registered[0].tags
+
+
+def test_evaluate_a_run_without_ema_uses_the_raw_weights(store):
+    run = _runs(store)["no_ema"]
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id, "--num-videos", "2",
+                "--steps", "2"], store)
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    assert client.get_run(run.info.run_id).data.tags["eval_weights"] == "raw"
+
+
+def test_guidance_on_a_model_trained_without_caption_dropout_is_refused(store):
+    run = _runs(store)["no_ema"]
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id, "--guidance", "4"], store)
+    assert out.returncode == 2 and "text_dropout=0" in out.stderr and "guidance=1" in out.stderr
+
+
+def test_strict_evaluation_fails_when_published_weights_are_missing(store):
+    run = _runs(store)["baseline"]
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id, "--strict", "true"], store)
+    assert out.returncode == 2 and "strict:" in out.stderr and "rgb_imagenet.pt" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--run-id", "0123456789abcdef0123456789abcdef"], "no run 0123456789abcdef0123456789abcdef"),
+        (["--run-id", "not-a-run"], "not an MLflow run id"),
+        ([], "exactly one of run_id"),
+        (["--model-uri", "models:/nope/1"], "not in the model registry"),
+    ],
+)
+def test_bad_evaluate_input_is_a_usage_error_naming_the_fix(store, args, message):
+    out = _run([sys.executable, "-m", "mlproject.evaluate", *args], store)
+    assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]

@@ -1,0 +1,116 @@
+"""The back-translation judge: its outputs, CTC decoding, saving, input checks and a tiny training run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from evaluation.recognizer import SignRecognizer
+from evaluation.train_recognizer import recognizer_data_config, shift_augment, train_recognizer
+
+VOCABULARY = ("A", "B", "C")
+
+
+def _recognizer(seed: int = 0) -> SignRecognizer:
+    torch.manual_seed(seed)
+    return SignRecognizer(VOCABULARY, image_size=16, num_frames=4, num_keypoints=10, width=32).eval()
+
+
+def test_outputs_have_the_documented_shapes_and_ranges():
+    model = _recognizer()
+    output = model(torch.rand(2, 3, 4, 16, 16) * 2 - 1)
+    assert output.log_probs.shape == (2, 4, len(VOCABULARY) + 1)
+    assert torch.allclose(output.log_probs.exp().sum(-1), torch.ones(2, 4))
+    assert output.keypoints.shape == (2, 4, 10, 2)
+    assert 0 <= output.keypoints.min() and output.keypoints.max() <= 1
+    assert output.features.shape == (2, 64)
+
+
+def _log_probs(classes: list[int]) -> torch.Tensor:
+    """log_probs [1, T, V+1] whose best class at frame t is classes[t]."""
+    return torch.nn.functional.one_hot(torch.tensor([classes]), len(VOCABULARY) + 1).float().log_softmax(-1)
+
+
+def test_greedy_decoding_collapses_repeats_then_drops_blanks():
+    model = _recognizer()
+    # class 0 is the blank; class i is VOCABULARY[i - 1]
+    assert model.glosses_from_log_probs(_log_probs([1, 1, 2, 2, 3])) == [("A", "B", "C")]
+    assert model.glosses_from_log_probs(_log_probs([1, 0, 1, 1, 0])) == [("A", "A")]  # a blank splits a repeat
+    assert model.glosses_from_log_probs(_log_probs([0, 0, 0])) == [()]
+
+
+def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
+    model = _recognizer()
+    path = tmp_path / "recognizer.safetensors"
+    model.save(path)
+    loaded = SignRecognizer.load(path)
+    assert loaded.spec == model.spec and not loaded.training
+    video = torch.rand(2, 3, 4, 16, 16) * 2 - 1
+    original, reloaded = model(video), loaded(video)
+    for name in ("log_probs", "keypoints", "features"):
+        assert torch.equal(getattr(original, name), getattr(reloaded, name)), name
+
+
+def test_loading_a_file_that_is_not_a_recognizer_says_so(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"weight": torch.zeros(2)}, str(path))
+    with pytest.raises(ValueError, match="not a saved SignRecognizer"):
+        SignRecognizer.load(path)
+
+
+def test_videos_of_another_size_or_length_are_refused_with_the_fix():
+    model = _recognizer()
+    with pytest.raises(ValueError, match=r"16x16 pixels, 4 frames.*\[2, 3, 8, 16, 16\].*Render or resample"):
+        model(torch.zeros(2, 3, 8, 16, 16))
+    with pytest.raises(ValueError, match=r"\[1, 3, 4, 32, 32\]"):
+        model.decode(torch.zeros(1, 3, 4, 32, 32))
+
+
+def test_shift_augmentation_moves_keypoints_with_the_pixels():
+    video = torch.zeros(1, 3, 2, 16, 16)
+    video[..., 5, 7] = 1.0  # a dot at x=7, y=5 in every frame
+    keypoints = torch.tensor([[[[7.5 / 16, 5.5 / 16]]] * 2])  # [1, T=2, K=1, 2], the dot's centre
+    shifted, moved = shift_augment(video, keypoints, max_shift=2, generator=torch.Generator().manual_seed(3))
+    y, x = (shifted[0, 0, 0] == 1.0).nonzero()[0].tolist()
+    assert moved[0, 0, 0].tolist() == pytest.approx([(x + 0.5) / 16, (y + 0.5) / 16])
+    assert torch.equal(shifted[:, :, 0], shifted[:, :, 1])  # the whole clip moves as one
+
+
+def _tiny_run(seed: int) -> tuple[SignRecognizer, dict[str, float], list[tuple[int, dict[str, float]]]]:
+    logged: list[tuple[int, dict[str, float]]] = []
+    model, metrics = train_recognizer(
+        recognizer_data_config("tiny"), epochs=4, batch_size=4, lr=3e-3, seed=seed, width=32,
+        log_every=1, progress=False, log=lambda values, step: logged.append((step, values)),
+    )
+    return model, metrics, logged
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    return _tiny_run(seed=0)
+
+
+def test_a_tiny_training_run_reports_finite_metrics_and_its_loss_falls(tiny_run):
+    _, metrics, logged = tiny_run
+    assert set(metrics) == {
+        "recognizer/val_wer", "recognizer/test_wer", "recognizer/test_bleu4", "recognizer/test_keypoint_mje"
+    }
+    assert all(math.isfinite(value) for value in metrics.values())
+    losses = [values["recognizer/loss"] for _, values in logged if "recognizer/loss" in values]
+    assert len(losses) == 16  # 4 epochs of 16 clips in batches of 4, logged every step
+    assert {"recognizer/ctc_loss", "recognizer/keypoint_loss"} <= set(logged[0][1])
+    assert len([values for _, values in logged if "recognizer/val_wer" in values]) == 4
+    assert sum(losses[-4:]) < sum(losses[:4])
+
+
+def test_training_is_determined_by_the_seed(tiny_run):
+    model, metrics, _ = tiny_run
+    again, metrics_again, _ = _tiny_run(seed=0)
+    assert metrics_again == metrics
+    for (name, tensor), other in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(tensor, other), name
+    different, _, _ = _tiny_run(seed=1)
+    assert not torch.equal(next(iter(model.parameters())), next(iter(different.parameters())))
