@@ -126,7 +126,7 @@ def _read_signing(recognizer: SignRecognizer, videos: Tensor, batch_size: int):
     for part in _batches(len(videos), batch_size):
         batch = videos[part].to(device)
         output = recognizer(batch)
-        hypotheses.extend(recognizer.decode(batch))
+        hypotheses.extend(recognizer.glosses_from_log_probs(output.log_probs))
         features.append(output.features.float().cpu())
         keypoints.append(output.keypoints.float().cpu())
     return hypotheses, torch.cat(features).numpy(), torch.cat(keypoints).numpy()
