@@ -38,7 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", default="", help="a checkpoint file, or the MLflow run id to continue")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
     parser.add_argument("--study", default="", help="study id shared by the runs of one study")
+    parser.add_argument("--parent-run-id", default="", help="nest this run under that one (a study run)")
     parser.add_argument("--evaluate", default="true", help="evaluate on the test split after training")
+    parser.add_argument("--register", default="true", help="register the best checkpoint as model text2sign")
     parser.add_argument("--print-config", default="false", nargs="?", const="true",
                         help="print the resolved config as JSON and exit")
     return parser.parse_args(argv)
@@ -85,6 +87,21 @@ def _find_checkpoint(resume: str, workdir: Path) -> tuple[Path, str | None]:
     return path, None
 
 
+def register_after_training(run_id: str, result, run_dir: Path, ablation: str, tracker) -> None:
+    """Register the checkpoint with the best val/loss as model `text2sign`, alias `best-<ablation>`."""
+    from mlproject.registry import REGISTERED_MODEL, register_best_checkpoint
+
+    checkpoint = result.best_checkpoint or result.last_checkpoint
+    try:
+        version = register_best_checkpoint(run_id, checkpoint, run_dir / "config.json", ablation)
+    except Exception as error:  # the checkpoints are safe as artifacts; say why and carry on
+        tracker.set_tags({"registry/status": f"failed: {type(error).__name__}: {str(error)[:4000]}"})
+        print(f"warning: registering {checkpoint.name} failed ({error}); the training run is complete.", file=sys.stderr)
+        return
+    tracker.set_tags({"registry/model": f"{REGISTERED_MODEL}/{version}", "registry/checkpoint": checkpoint.name})
+    print(f"registered {checkpoint.name} as {REGISTERED_MODEL} version {version}, alias best-{ablation}")
+
+
 def evaluate_after_training(run_id: str, tracker) -> None:
     """The `evaluate` entry point on the finished run; a missing judge or a failure never fails training."""
     from mlproject.evaluate import EvaluateRequest, evaluate_run
@@ -105,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(args.ablation, args.scale, seed, args.epochs, args.data, args.overrides)
         print_only = flag("print_config", args.print_config)
         run_evaluation = flag("evaluate", args.evaluate)
+        register = flag("register", args.register)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -158,12 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": config.data.name,
         "git_commit": _git_commit(),
         **({"study": args.study} if args.study else {}),
+        **({"mlflow.parentRunId": args.parent_run_id} if args.parent_run_id else {}),
     })
     print(f"run {active.info.run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
     run_dir = Path(config.train.output_dir) / active.info.run_id
     status = "FAILED"
     try:
         result = train(config, run_dir, tracker, resume_from=resume_path)
+        if register:
+            register_after_training(active.info.run_id, result, run_dir, ablation_name(args.ablation), tracker)
         if run_evaluation:
             evaluate_after_training(active.info.run_id, tracker)
         tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")

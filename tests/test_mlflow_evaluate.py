@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.test_mlflow_train import REPO, _env, _mlflow_cli
+from tests.helpers import REPO, mlflow_cli, subprocess_env
 
 pytestmark = pytest.mark.slow
 
 
 def _run(args: list[str], store: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=store, env=_env(store), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, cwd=store, env=subprocess_env(store), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_mlflow_run_evaluate_logs_every_metric_or_its_status_into_the_run(store)
     recognizer = _run([sys.executable, "-m", "mlproject.train_recognizer", "--scale", "tiny"], store)
     assert recognizer.returncode == 0, recognizer.stderr[-3000:]
     run = _runs(store)["baseline"]
-    out = _run([*_mlflow_cli(), "run", str(REPO), "-e", "evaluate", "-P", f"run_id={run.info.run_id}",
+    out = _run([*mlflow_cli(), "run", str(REPO), "-e", "evaluate", "-P", f"run_id={run.info.run_id}",
                 "-P", "num_videos=4", "-P", "steps=3", "--env-manager", "local"], store)
     assert out.returncode == 0, out.stderr[-3000:]
 

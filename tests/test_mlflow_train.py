@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,31 +12,16 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env["PYTHONPATH"] = str(REPO)
-    env["HF_HUB_OFFLINE"] = "1"
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    # `mlflow run --env-manager local` runs the entry point with the `python` on PATH: make it this one.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def _mlflow_cli() -> list[str]:
-    return [sys.executable, "-m", "mlflow"]
+from tests.helpers import REPO, mlflow_cli, subprocess_env
 
 
 @pytest.mark.slow
 def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_path):
     out = subprocess.run(
-        [*_mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "epochs=4",
+        [*mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "epochs=4",
          "-P", f"overrides=train.output_dir={tmp_path / 'outputs'}",
          "--env-manager", "local", "--experiment-name", "text2sign-ablations"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
 
@@ -84,7 +68,7 @@ def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_p
 def test_usage_error_exits_2_names_the_fix_and_creates_no_run(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--overrides", "train.lr=0"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2
     assert "train.lr: 0.0 is not allowed; it must be a positive number" in out.stderr
@@ -95,7 +79,7 @@ def test_usage_error_exits_2_names_the_fix_and_creates_no_run(tmp_path):
 def test_unknown_ablation_exits_2_listing_the_known_ones(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mlproject.train", "--ablation", "no_such_thing"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 2
     assert "unknown ablation 'no_such_thing'" in out.stderr and "text_finetuned" in out.stderr
@@ -104,7 +88,7 @@ def test_unknown_ablation_exits_2_listing_the_known_ones(tmp_path):
 def test_print_config_prints_the_resolved_config_and_starts_nothing(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mlproject.train", "--ablation", "no_ema", "--scale", "full", "--print-config"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
     config = json.loads(out.stdout)
@@ -115,9 +99,9 @@ def test_print_config_prints_the_resolved_config_and_starts_nothing(tmp_path):
 @pytest.mark.slow
 def test_usage_error_under_mlflow_run_leaves_no_run_running(tmp_path):
     out = subprocess.run(
-        [*_mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "overrides=ema.decay=1.5",
+        [*mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "overrides=ema.decay=1.5",
          "--env-manager", "local"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=300,
     )
     assert out.returncode != 0
     assert "ema.decay: 1.5 is not allowed; it must be strictly between 0 and 1" in out.stderr
@@ -128,7 +112,7 @@ def test_usage_error_under_mlflow_run_leaves_no_run_running(tmp_path):
 
 @pytest.mark.slow
 def test_resume_from_run_id_continues_the_same_mlflow_run(tmp_path):
-    env = _env(tmp_path)
+    env = subprocess_env(tmp_path)
     common = [sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--overrides",
               f"train.output_dir={tmp_path / 'outputs'} train.num_sample_prompts=0"]
     first = subprocess.run([*common, "--epochs", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -1,0 +1,161 @@
+"""The ablation study's results in plain words: ABLATION_RESULTS_REPORT.txt, for readers who skip tables."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from evaluation.analysis import (
+    ALPHA,
+    BETTER_WHEN,
+    SINGLE_SEED_LINE,
+    Expectation,
+    baseline_of,
+    format_mean_ci,
+    format_p,
+    is_single_seed,
+)
+
+REPORT_NAME = "ABLATION_RESULTS_REPORT.txt"
+
+
+def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: str | Path,
+                 failed_runs: list[dict], study: str) -> Path:
+    """Write the report and return its path.
+
+    `long` is `evaluation.analysis.compare`'s output. `path` is the file to write, or a folder to write
+    REPORT_NAME into. `failed_runs` are the runs left out, as dicts with `run_id`, `status`, and
+    `run_name` or `ablation` and `seed`, optionally `reason`; other keys are listed as they are.
+    """
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / REPORT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    baseline = baseline_of(long)
+    others = [ablation for ablation in pd.unique(long["ablation"]) if ablation != baseline]
+    sections = [
+        _header(long, study, baseline),
+        _baseline_section(long, baseline),
+        *(_ablation_section(long, ablation, baseline) for ablation in others),
+        _expectations_section(expectations),
+        _left_out_section(long, failed_runs),
+    ]
+    path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    return path
+
+
+def _header(long: pd.DataFrame, study: str, baseline: str) -> str:
+    runs_per_ablation = long.groupby("ablation", sort=False)["n_runs"].first()
+    counts = ", ".join(f"{ablation} {count} run{'s' if count != 1 else ''}"
+                       for ablation, count in runs_per_ablation.items())
+    lines = [
+        f"ABLATION STUDY RESULTS: {study}",
+        "",
+        f"Finished runs compared: {counts}. Every ablation is compared with the baseline {baseline!r}.",
+        "How to read the numbers:",
+        "- mean ± 95% CI: the mean over seeds and the half-width of its Student t confidence interval.",
+        "- changed by: the difference of the means in % of the baseline mean, with the 95% CI of that",
+        "  difference (Welch); an interval that contains 0 means the sign of the change is not settled.",
+        "- p: Welch's t-test against the baseline's seeds. Holm: the same p corrected for testing every",
+        f"  metric of that ablation that has a p-value; a change is called significant when Holm p < {ALPHA}.",
+        "- better/worse follows each metric's direction (lower FVD, FSD, WER, LPIPS, pose error, time and",
+        "  memory are better; higher BLEU-4, steer gap, videos/s are better). Temporal consistency is read",
+        "  as higher is better, though matching the real videos' value is the true target.",
+        "- A metric that was not logged is shown as missing, never as zero.",
+    ]
+    if is_single_seed(long):
+        lines.append(SINGLE_SEED_LINE)
+    return "\n".join(lines)
+
+
+def _baseline_section(long: pd.DataFrame, baseline: str) -> str:
+    lines = [f"BASELINE: {baseline}"]
+    for row in long[long["ablation"] == baseline].itertuples(index=False):
+        if row.n == 0:
+            lines.append(f"- {row.metric}: missing (no finished run logged it).")
+        else:
+            lines.append(f"- {row.metric}: {format_mean_ci(row.mean, row.ci95)} (n={row.n}).")
+    return "\n".join(lines)
+
+
+def _ablation_section(long: pd.DataFrame, ablation: str, baseline: str) -> str:
+    rows = long[long["ablation"] == ablation]
+    reference = long[long["ablation"] == baseline].set_index("metric")
+    lines = [f"{ablation.upper()} VS {baseline.upper()} ({rows['n_runs'].iloc[0]} finished runs)"]
+    lines += [_metric_sentence(row, reference.loc[row.metric]) for row in rows.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _metric_sentence(row, reference: pd.Series) -> str:
+    """One metric of one ablation, e.g. `X changed by +4.1% (95% CI ...), worse, p=0.030 (Holm 0.090): ...`."""
+    direction = BETTER_WHEN.get(row.metric)
+    name = f"{row.metric} ({direction} is better)" if direction else row.metric
+    if row.n == 0:
+        return f"- {name}: missing (no finished run of this ablation logged it; shown as missing, not zero)."
+    values = f"{format_mean_ci(row.mean, row.ci95)} vs {format_mean_ci(reference['mean'], reference['ci95'])}"
+    if math.isnan(row.change_pct):
+        return f"- {name}: {values}; no change computed ({row.note})."
+    change = f"changed by {row.change_pct:+.1f}%"
+    if not math.isnan(row.change_ci95):
+        change += f" (95% CI {row.change_pct - row.change_ci95:+.1f}% to {row.change_pct + row.change_ci95:+.1f}%)"
+    sentence = f"- {name}: {values}; {change}, {_better_word(row)}"
+    if math.isnan(row.p_value):
+        return f"{sentence}; {row.note}."  # the note says why there is no p-value
+    sentence += f", p={format_p(row.p_value)} (Holm {format_p(row.p_holm)}): {_significance(row)}"
+    return f"{sentence} ({row.note})." if row.note else f"{sentence}."
+
+
+def _better_word(row) -> str:
+    if row.change_pct == 0:
+        return "unchanged"
+    return {True: "better", False: "worse"}.get(row.better, "better or worse unknown")
+
+
+def _significance(row) -> str:
+    if row.p_holm < ALPHA:
+        return f"significant at {ALPHA} after Holm correction"
+    if row.p_value < ALPHA:
+        return f"not significant at {ALPHA} after Holm correction (it was before)"
+    return f"not significant at {ALPHA}"
+
+
+def _expectations_section(expectations: Sequence[Expectation]) -> str:
+    lines = ["EXPECTATIONS (set before the study)"]
+    labels = {True: "held", False: "did not hold", None: "unknown"}
+    for expectation in expectations:
+        lines.append(f"- [{labels[expectation.held]}] {expectation.sentence}")
+    tally = {label: sum(labels[e.held] == label for e in expectations) for label in labels.values()}
+    lines.append("In all: " + ", ".join(f"{count} {label}" for label, count in tally.items()) + ".")
+    return "\n".join(lines)
+
+
+def _failed_run_line(run: dict) -> str:
+    """e.g. `- no_ema-full-s2 (run 3f2a9c): KILLED: out of memory`."""
+    who = run.get("run_name") or " ".join(f"{key} {run[key]}" for key in ("ablation", "seed") if key in run)
+    known = {"run_id", "run_name", "ablation", "seed", "status", "reason"}
+    extra = "".join(f", {key}={value}" for key, value in run.items() if key not in known)
+    reason = f": {run['reason']}" if run.get("reason") else ""
+    return (f"- {who or 'a run'} (run {run.get('run_id', 'id unknown')}): "
+            f"{run.get('status', 'status unknown')}{reason}{extra}")
+
+
+def _left_out_section(long: pd.DataFrame, failed_runs: list[dict]) -> str:
+    lines = ["LEFT OUT", "Runs that did not finish (not in any number above):"]
+    if not failed_runs:
+        lines.append("- none: every run finished.")
+    lines += [_failed_run_line(run) for run in failed_runs]
+
+    lines.append("Metrics missing (shown as missing above, never as zero):")
+    never = long[long["n"] == 0].groupby("metric", sort=False)["ablation"].apply(list)
+    partly = long[(long["n"] > 0) & (long["n"] < long["n_runs"])]
+    if never.empty and partly.empty:
+        lines.append("- none: every finished run logged every metric.")
+    for metric, ablations in never.items():
+        lines.append(f"- {metric}: not logged by any finished run of {', '.join(ablations)}.")
+    for row in partly.itertuples(index=False):
+        lines.append(f"- {row.metric}: logged by only {row.n} of {row.n_runs} finished runs of {row.ablation} "
+                     f"(the mean is over those {row.n}).")
+    return "\n".join(lines)

@@ -1,0 +1,146 @@
+"""Entry point `analyze`: from the tracking server to comparison tables, a report, plots and a champion.
+
+    mlflow run . -e analyze -P study=<study run id> -P output=results --env-manager local
+
+It reads only from the tracking server (`mlflow.search_runs`, `MlflowClient.get_metric_history`), so it
+works the same against the local SQLite file and a remote `mlflow server`. Runs that failed or were
+killed are left out and listed; missing metrics stay missing. The files are written to `output` and
+logged as artifacts of an analysis run; the registered model version of the best run by
+`champion_metric` gets the alias `champion`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from text2sign.config import ConfigError
+
+HISTORY_METRICS = ("train/loss", "val/loss")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mlproject.analyze", description=__doc__.split("\n")[0])
+    parser.add_argument("--experiment", default="text2sign-ablations")
+    parser.add_argument("--study", default="", help="a study run id; default: every ablation run of the experiment")
+    parser.add_argument("--output", default="analysis", help="folder for the tables, report and plots")
+    parser.add_argument("--baseline", default="baseline")
+    parser.add_argument("--champion-metric", default="eval/fsd", help="eval metric that picks the champion checkpoint")
+    return parser.parse_args(argv)
+
+
+def fetch_runs(experiment: str, study: str) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Finished ablation runs as rows (metrics by their tracked names), and the runs left out with why."""
+    import mlflow
+
+    if mlflow.get_experiment_by_name(experiment) is None:
+        raise ConfigError(f"experiment: no experiment {experiment!r} on {mlflow.get_tracking_uri()}; "
+                          "train first, or pass -P experiment=<name>.")
+    query = "tags.ablation != ''" + (f" and tags.study = '{study}'" if study else "")
+    found = mlflow.search_runs(experiment_names=[experiment], filter_string=query, output_format="pandas")
+    if found.empty:
+        where = f"study {study}" if study else f"experiment {experiment!r}"
+        raise ConfigError(f"no ablation runs in {where}; check the study id (printed by the study entry point).")
+    left_out = [
+        {"run_id": r["run_id"], "run_name": r.get("tags.mlflow.runName", ""), "status": r["status"]}
+        for _, r in found.iterrows() if r["status"] != "FINISHED"
+    ]
+    finished = found[found["status"] == "FINISHED"]
+    runs = pd.DataFrame({
+        "run_id": finished["run_id"],
+        "ablation": finished["tags.ablation"],
+        "seed": finished["tags.seed"].astype(int),
+        "status": finished["status"],
+        "registered": finished.get("tags.registry/model", pd.Series(index=finished.index, dtype=object)),
+    })
+    for column in finished.columns:
+        if column.startswith("metrics."):
+            runs[column.removeprefix("metrics.")] = finished[column].astype(float)
+    return runs.reset_index(drop=True), left_out
+
+
+def fetch_histories(runs: pd.DataFrame) -> pd.DataFrame:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    rows = [
+        {"run_id": r.run_id, "ablation": r.ablation, "seed": r.seed, "metric": key, "step": m.step, "value": m.value}
+        for r in runs.itertuples() for key in HISTORY_METRICS for m in client.get_metric_history(r.run_id, key)
+    ]
+    return pd.DataFrame(rows, columns=["run_id", "ablation", "seed", "metric", "step", "value"])
+
+
+def crown_champion(runs: pd.DataFrame, metric: str) -> str | None:
+    """Alias `champion` on the registered version of the best run by `metric`; returns a sentence or None."""
+    from evaluation.analysis import lower_is_better
+    from mlflow.tracking import MlflowClient
+
+    from mlproject.registry import REGISTERED_MODEL
+
+    if metric not in runs.columns:
+        return None
+    candidates = runs.dropna(subset=[metric, "registered"])
+    if candidates.empty:
+        return None
+    best = candidates.sort_values(metric, ascending=lower_is_better(metric)).iloc[0]
+    version = str(best["registered"]).split("/")[-1]
+    MlflowClient().set_registered_model_alias(REGISTERED_MODEL, "champion", version)
+    return (f"champion: {REGISTERED_MODEL} version {version} ({best['ablation']}, seed {best['seed']}, "
+            f"{metric} = {best[metric]:.4f})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import mlflow
+
+    from evaluation.analysis import check_expectations, compare, to_markdown
+    from evaluation.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
+    from evaluation.report import write_report
+
+    try:
+        runs, left_out = fetch_runs(args.experiment, args.study)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.baseline not in set(runs["ablation"]):
+        print(f"error: baseline: no finished {args.baseline!r} runs to compare with (found: "
+              f"{', '.join(sorted(set(runs['ablation'])))}); pass -P baseline=<ablation>.", file=sys.stderr)
+        return 2
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    long = compare(runs, baseline=args.baseline)
+    long.to_csv(output / "comparison_table.csv", index=False)
+    (output / "comparison_table.md").write_text(to_markdown(long))
+    expectations = check_expectations(long)
+    write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment)
+    histories = fetch_histories(runs)
+    plot_loss_curves(histories, output / "loss_curves.png")
+    quality = [m for m in long["metric"].unique() if m.startswith("eval/")]
+    plot_metric_bars(long, output / "eval_metrics.png", quality)
+    plot_cost_vs_quality(long, output / "cost_vs_quality.png")
+    champion = crown_champion(runs, args.champion_metric)
+
+    launched_run = os.environ.get("MLFLOW_RUN_ID")
+    if launched_run:
+        mlflow.start_run(run_id=launched_run)
+    else:
+        mlflow.set_experiment(args.experiment)
+        mlflow.start_run(run_name=f"analysis-{args.study or 'all'}")
+    mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
+                     **({"champion": champion} if champion else {})})
+    mlflow.log_artifacts(str(output), "analysis")
+    mlflow.end_run()
+    print((output / "comparison_table.md").read_text())
+    print(f"report, tables and plots in {output}; {len(left_out)} run(s) left out")
+    if champion:
+        print(champion)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

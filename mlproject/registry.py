@@ -1,0 +1,106 @@
+"""The generator in the MLflow Model Registry: registered model `text2sign`, one version per training run.
+
+Each train run logs its best checkpoint (lowest val/loss) as a pyfunc model and gives that version the
+alias `best-<ablation>`; `analyze` moves the alias `champion` to the best by a chosen eval metric. The
+model takes a DataFrame with a `text` column and returns, per text, the generated video as an animated
+GIF (base64) and its frames, so it can be loaded in any process or served over REST:
+
+    mlflow.pyfunc.load_model("models:/text2sign@champion").predict(pd.DataFrame({"text": ["hello"]}))
+    mlflow models serve -m models:/text2sign@champion --env-manager local
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+REGISTERED_MODEL = "text2sign"
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "text")]),
+    outputs=Schema([ColSpec("string", "text"), ColSpec("string", "gif_base64"), ColSpec("string", "shape")]),
+    params=ParamSchema([
+        ParamSpec("steps", "long", 0),  # 0: the run's own sampling settings
+        ParamSpec("guidance", "double", 0.0),
+        ParamSpec("seed", "long", 0),
+        ParamSpec("sampler", "string", ""),
+    ]),
+)
+
+
+class TextToSignModel(mlflow.pyfunc.PythonModel):
+    """Text in, signing video out, with the weights the run is evaluated with (EMA unless it had none)."""
+
+    def load_context(self, context) -> None:
+        from text2sign.checkpoint import load_checkpoint
+        from text2sign.config import from_dict
+        from text2sign.diffusion import GaussianDiffusion
+        from text2sign.pipeline import TextToSign
+
+        self.config = from_dict(json.loads(Path(context.artifacts["config"]).read_text()))
+        state = load_checkpoint(context.artifacts["checkpoint"])
+        self.model = TextToSign(self.config)
+        self.model.load_trainable_state_dict(state["ema"] if self.config.ema.enabled and state["ema"] else state["model"])
+        self.model.eval()
+        self.diffusion = GaussianDiffusion(self.config.diffusion)
+
+    def predict(self, context, model_input, params=None):
+        from text2sign.pipeline import generate
+        from text2sign.video import to_uint8_frames
+
+        params = params or {}
+        if not isinstance(model_input, pd.DataFrame) or "text" not in model_input.columns:
+            raise ValueError("input must be a table with a `text` column, e.g. {\"dataframe_records\": [{\"text\": \"hello\"}]}")
+        texts = [str(t) for t in model_input["text"]]
+        if not texts:
+            raise ValueError("input has no rows: give at least one text")
+        sampler = params.get("sampler") or self.config.diffusion.sampler
+        if sampler not in ("ddim", "dpmsolver++"):
+            raise ValueError(f"sampler must be 'ddim' or 'dpmsolver++', got {sampler!r}")
+        videos = generate(
+            self.model, self.diffusion, texts,
+            num_frames=self.config.data.num_frames, image_size=self.config.data.image_size,
+            guidance_scale=float(params.get("guidance") or self.config.diffusion.guidance_scale),
+            steps=int(params.get("steps") or self.config.diffusion.sample_steps),
+            sampler=sampler, seed=int(params.get("seed") or 0),
+        )
+        rows = []
+        for text, video in zip(texts, videos):
+            frames = to_uint8_frames(video)
+            rows.append({"text": text, "gif_base64": _gif_base64(frames), "shape": json.dumps(list(frames.shape))})
+        return pd.DataFrame(rows)
+
+
+def _gif_base64(frames: np.ndarray) -> str:
+    import imageio.v2 as imageio
+
+    buffer = io.BytesIO()
+    imageio.mimsave(buffer, list(frames), format="GIF", duration=125, loop=0)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def register_best_checkpoint(run_id: str, checkpoint: Path, config_json: Path, ablation: str) -> int:
+    """Log `checkpoint` into run `run_id` as a pyfunc model, register it, alias it `best-<ablation>`."""
+    active = mlflow.active_run()
+    with contextlib.nullcontext() if active and active.info.run_id == run_id else mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=TextToSignModel(),
+            artifacts={"checkpoint": str(checkpoint), "config": str(config_json)},
+            signature=SIGNATURE, registered_model_name=REGISTERED_MODEL, pip_requirements=["text2sign"],
+        )
+    version = int(info.registered_model_version)
+    client = MlflowClient()
+    client.set_registered_model_alias(REGISTERED_MODEL, f"best-{ablation}", str(version))
+    client.set_model_version_tag(REGISTERED_MODEL, str(version), "checkpoint", checkpoint.name)
+    client.set_model_version_tag(REGISTERED_MODEL, str(version), "ablation", ablation)
+    return version

@@ -1,0 +1,216 @@
+"""The ablation study's statistics, report and plots, on small hand-made studies with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from evaluation.analysis import (
+    SINGLE_SEED_LINE,
+    check_expectations,
+    compare,
+    holm,
+    lower_is_better,
+    to_markdown,
+    wide_table,
+)
+from evaluation.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
+from evaluation.report import REPORT_NAME, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+NAN = math.nan
+
+# Three ablations x three seeds. Means are round on purpose: against the baseline, text_finetuned has
+# FSD -4% and BLEU-4 +6% (quality +5%: better) and trains 25% longer; no_ema has FSD +10% and BLEU-4
+# -10% (quality -10%: worse), no train time at all, and one seed without a pose error.
+STUDY = {
+    "baseline": {
+        "eval/fsd": [9.0, 10.0, 11.0],
+        "eval/backtranslation_bleu4": [0.19, 0.20, 0.21],
+        "eval/pose_dtw_mje": [1.0, 1.2, 1.4],
+        "summary/train_time_s": [100.0, 100.0, 100.0],
+    },
+    "text_finetuned": {
+        "eval/fsd": [9.5, 9.6, 9.7],
+        "eval/backtranslation_bleu4": [0.21, 0.212, 0.214],
+        "eval/pose_dtw_mje": [1.1, 1.2, 1.3],
+        "summary/train_time_s": [125.0, 125.0, 125.0],
+    },
+    "no_ema": {
+        "eval/fsd": [10.0, 11.0, 12.0],
+        "eval/backtranslation_bleu4": [0.17, 0.18, 0.19],
+        "eval/pose_dtw_mje": [1.5, NAN, 1.7],
+        "summary/train_time_s": [NAN, NAN, NAN],
+    },
+}
+
+
+def make_runs(study: dict[str, dict[str, list[float]]] = STUDY) -> pd.DataFrame:
+    rows = []
+    for ablation, metrics in study.items():
+        seeds = len(next(iter(metrics.values())))
+        for seed in range(seeds):
+            row = {"run_id": f"{ablation}-{seed}", "ablation": ablation, "seed": seed, "status": "FINISHED"}
+            row.update({metric: values[seed] for metric, values in metrics.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_histories() -> pd.DataFrame:
+    rows = []
+    for ablation, offset in (("baseline", 0.0), ("text_finetuned", -0.05), ("no_ema", 0.05)):
+        for seed in range(3):
+            for step in range(0, 100, 10):
+                loss = 1.0 / (1 + step / 10) + offset + 0.02 * seed
+                rows.append({"run_id": f"{ablation}-{seed}", "ablation": ablation, "seed": seed,
+                             "metric": "train/loss", "step": step, "value": loss})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def long() -> pd.DataFrame:
+    return compare(make_runs(), metrics=["eval/fsd", "eval/backtranslation_bleu4", "eval/pose_dtw_mje",
+                                         "eval/lpips", "summary/train_time_s"])
+
+
+def cell(long: pd.DataFrame, ablation: str, metric: str) -> pd.Series:
+    return long[(long["ablation"] == ablation) & (long["metric"] == metric)].iloc[0]
+
+
+def test_baseline_comes_first_then_the_other_ablations(long):
+    assert list(pd.unique(long["ablation"])) == ["baseline", "no_ema", "text_finetuned"]
+
+
+def test_welch_p_value_matches_scipy(long):
+    expected = scipy.stats.ttest_ind(STUDY["text_finetuned"]["eval/fsd"], STUDY["baseline"]["eval/fsd"],
+                                     equal_var=False).pvalue
+    assert cell(long, "text_finetuned", "eval/fsd")["p_value"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_confidence_interval_matches_a_hand_computation(long):
+    # Baseline FSD 9, 10, 11: mean 10, sample std 1, t(0.975, 2 dof) = 4.303 from the tables.
+    row = cell(long, "baseline", "eval/fsd")
+    assert (row["mean"], row["std"], row["n"]) == (pytest.approx(10.0), pytest.approx(1.0), 3)
+    assert row["ci95"] == pytest.approx(4.303 * 1.0 / math.sqrt(3), abs=1e-3)
+
+
+def test_holm_matches_a_hand_worked_example():
+    # NaN is not a test, so m = 4. Sorted: 0.01 x 4 = 0.04; 0.03 x 3 = 0.09; 0.04 x 2 = 0.08, raised to
+    # 0.09 so the order of the p-values is kept; 0.5 x 1 = 0.5.
+    np.testing.assert_allclose(holm([0.04, 0.01, NAN, 0.03, 0.5]), [0.09, 0.04, NAN, 0.09, 0.5], equal_nan=True)
+    # 0.6 x 2 = 1.2 is clipped to 1, and 0.7 raised to it.
+    np.testing.assert_allclose(holm([0.6, 0.7]), [1.0, 1.0])
+
+
+def test_holm_is_applied_across_the_metrics_of_each_ablation(long):
+    rows = long[long["ablation"] == "text_finetuned"]
+    np.testing.assert_allclose(rows["p_holm"], holm(rows["p_value"].to_numpy()), equal_nan=True)
+
+
+def test_change_sign_and_better_follow_each_metrics_direction(long):
+    fsd = cell(long, "text_finetuned", "eval/fsd")  # lower is better, went down
+    assert fsd["change_pct"] == pytest.approx(-4.0) and fsd["better"] is True
+    bleu = cell(long, "text_finetuned", "eval/backtranslation_bleu4")  # higher is better, went up
+    assert bleu["change_pct"] == pytest.approx(6.0) and bleu["better"] is True
+    assert cell(long, "no_ema", "eval/fsd")["better"] is False
+    assert cell(long, "no_ema", "eval/backtranslation_bleu4")["change_pct"] == pytest.approx(-10.0)
+    assert cell(long, "no_ema", "eval/backtranslation_bleu4")["better"] is False
+    assert cell(long, "text_finetuned", "summary/train_time_s")["better"] is False  # 25% slower
+
+
+def test_lower_is_better_knows_each_direction_and_refuses_unknown_metrics():
+    assert lower_is_better("eval/fvd") and not lower_is_better("eval/backtranslation_bleu4")
+    with pytest.raises(ValueError, match="BETTER_WHEN"):
+        lower_is_better("eval/made_up")
+
+
+def test_baseline_rows_carry_no_comparison(long):
+    row = cell(long, "baseline", "eval/fsd")
+    assert math.isnan(row["change_pct"]) and math.isnan(row["p_value"]) and math.isnan(row["better"])
+    assert "baseline" in row["note"]
+
+
+def test_zero_variance_on_both_sides_gives_no_p_value_and_says_why(long):
+    row = cell(long, "text_finetuned", "summary/train_time_s")
+    assert row["change_pct"] == pytest.approx(25.0)
+    assert math.isnan(row["p_value"]) and "zero variance" in row["note"]
+
+
+def test_missing_metric_stays_nan_never_zero(long):
+    lpips = cell(long, "text_finetuned", "eval/lpips")  # absent from the runs' columns
+    assert lpips["n"] == 0 and math.isnan(lpips["mean"]) and "missing" in lpips["note"]
+    train_time = cell(long, "no_ema", "summary/train_time_s")  # a column of NaN
+    assert train_time["n"] == 0 and math.isnan(train_time["mean"]) and math.isnan(train_time["change_pct"])
+    pose = cell(long, "no_ema", "eval/pose_dtw_mje")  # one seed of three missing: mean of the other two
+    assert pose["n"] == 2 and pose["mean"] == pytest.approx(1.6) and "only 2 of 3" in pose["note"]
+    assert wide_table(long).loc["no_ema", "summary/train_time_s"] == "missing"
+
+
+def test_unfinished_runs_are_left_out():
+    runs = make_runs()
+    runs.loc[runs["run_id"] == "baseline-0", ["status", "eval/fsd"]] = ["FAILED", 1000.0]
+    assert cell(compare(runs, metrics=["eval/fsd"]), "baseline", "eval/fsd")["n"] == 2
+
+
+def test_a_missing_baseline_is_an_error_naming_the_ablations_found():
+    runs = make_runs()
+    with pytest.raises(ValueError, match="no_ema"):
+        compare(runs[runs["ablation"] != "baseline"])
+
+
+def test_single_seed_has_no_intervals_or_p_values_and_the_table_says_so():
+    single = {name: {metric: values[:1] for metric, values in metrics.items()} for name, metrics in STUDY.items()}
+    long = compare(make_runs(single), metrics=["eval/fsd", "eval/backtranslation_bleu4"])
+    assert long["ci95"].isna().all() and long["p_value"].isna().all() and long["p_holm"].isna().all()
+    assert cell(long, "text_finetuned", "eval/fsd")["change_pct"] == pytest.approx(9.5 / 9.0 * 100 - 100)
+    markdown = to_markdown(long)
+    assert markdown.startswith(SINGLE_SEED_LINE)
+    assert SINGLE_SEED_LINE not in to_markdown(compare(make_runs(), metrics=["eval/fsd"]))
+
+
+def test_markdown_table_has_a_row_per_ablation_and_metric(long):
+    lines = [line for line in to_markdown(long).splitlines() if line.startswith("|")]
+    assert len(lines) == 2 + len(long)
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    assert "-4.0%" in to_markdown(long)
+
+
+def test_expectations_held_not_held_and_unknown(long):
+    by_name = {e.name: e for e in check_expectations(long)}
+    quality = by_name["text_finetuned: quality"]
+    assert quality.held is True and quality.measured == pytest.approx((4.0 + 6.0 + 0.0) / 3)
+    assert by_name["text_finetuned: summary/train_time_s"].held is True  # +25%, expected 20..30
+    assert by_name["no_ema: quality"].held is False  # far worse than 2..5%
+    speed = by_name["no_ema: summary/train_time_s"]
+    assert speed.held is None and speed.measured is None and "unknown" in speed.sentence
+
+
+def test_report_mentions_each_ablation_failed_runs_and_missing_metrics(long, tmp_path):
+    failed = [{"run_id": "abc123", "ablation": "no_ema", "seed": 3, "status": "KILLED", "reason": "out of memory"},
+              {"run_id": "def456", "run_name": "baseline-full-s4", "status": "FAILED"}]
+    path = write_report(long, check_expectations(long), tmp_path, failed, study="study-7")
+    assert path == tmp_path / REPORT_NAME
+    text = path.read_text()
+    for expected in ("study-7", "BASELINE: baseline", "NO_EMA VS BASELINE", "TEXT_FINETUNED VS BASELINE",
+                     "ablation no_ema seed 3 (run abc123): KILLED: out of memory",
+                     "baseline-full-s4 (run def456): FAILED",
+                     "changed by -4.0%", "did not hold", "eval/lpips: not logged by any finished run"):
+        assert expected in text
+    assert "only 2 of 3" in text
+
+
+def test_plots_are_written_as_png_even_with_missing_metrics(long, tmp_path):
+    paths = [
+        plot_loss_curves(make_histories(), tmp_path / "loss.png"),
+        plot_loss_curves(make_histories(), tmp_path / "val_loss.png", metric="val/loss"),  # never logged
+        plot_metric_bars(long, tmp_path / "bars.png", ["eval/fsd", "eval/backtranslation_bleu4", "eval/lpips",
+                                                       "summary/train_time_s"]),
+        plot_cost_vs_quality(long, tmp_path / "cost.png"),
+        plot_cost_vs_quality(long, tmp_path / "no_cost.png", cost="summary/peak_gpu_mem_gib"),
+    ]
+    for path in paths:
+        assert path.read_bytes()[:8] == PNG_MAGIC

@@ -1,0 +1,160 @@
+"""A whole study as a user runs it: study -> analyze -> champion in the registry -> load it and serve it;
+then the same against a real `mlflow server` on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import mlflow_cli, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+CHILD_OVERRIDES = "train.num_sample_prompts=0 diffusion.sample_steps=2"
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """3 ablations x 2 seeds at tiny scale, plus an ablation that fails at run time (CUDA on a CPU machine)."""
+    store = tmp_path_factory.mktemp("study")
+    (store / "cuda_only.py").write_text('"""Needs a GPU."""\noverrides = {"train.device": "cuda"}\n')
+    env = subprocess_env(store)
+    out = _run([sys.executable, "-m", "mlproject.study", "--ablations",
+                f"baseline,text_finetuned,no_ema,{store / 'cuda_only.py'}", "--seeds", "2", "--scale", "tiny",
+                "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("text2sign-ablations")
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.role = 'study'")
+    analysis = _run([sys.executable, "-m", "mlproject.analyze", "--study", parent.info.run_id,
+                     "--output", str(store / "analysis"), "--champion-metric", "eval/temporal_consistency"], store, env)
+    assert analysis.returncode == 0, analysis.stderr[-3000:]
+    return store, env, client, parent
+
+
+def test_study_runs_every_child_under_one_parent_and_names_the_failures(study):
+    store, env, client, parent = study
+    children = client.search_runs([parent.info.experiment_id], f"tags.study = '{parent.info.run_id}' and tags.ablation != ''")
+    assert len(children) == 8
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    finished = sorted(c.info.run_name for c in children if c.info.status == "FINISHED")
+    assert len(finished) == 6 and "no_ema-tiny-s1" in finished
+    assert parent.data.tags["study/failed_runs"] == "cuda_only-tiny-s0, cuda_only-tiny-s1"
+
+
+def test_analysis_writes_tables_with_intervals_and_p_values_a_report_and_plots(study):
+    store, *_ = study
+    folder = store / "analysis"
+    table = pd.read_csv(folder / "comparison_table.csv")
+    assert set(table["ablation"]) == {"baseline", "text_finetuned", "no_ema"}
+    assert {"mean", "std", "n", "ci95", "change_pct", "p_value", "p_holm"} <= set(table.columns)
+    finetuned = table[(table["ablation"] == "text_finetuned") & (table["metric"] == "summary/train_time_s")].iloc[0]
+    assert finetuned["n"] == 2 and pd.notna(finetuned["p_value"]) and pd.notna(finetuned["ci95"])
+    assert "eval/fsd" not in set(table["metric"]) or table[table["metric"] == "eval/fsd"]["mean"].isna().all()
+    report = (folder / "ABLATION_RESULTS_REPORT.txt").read_text()
+    assert "cuda_only-tiny-s0" in report and "text_finetuned" in report and "no_ema" in report
+    markdown = (folder / "comparison_table.md").read_text()
+    assert markdown.count("|") > 20 and "text_finetuned" in markdown
+    pngs = list(folder.glob("*.png"))
+    assert len(pngs) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_champion_loads_in_a_fresh_process_and_generates_a_video(study):
+    store, env, client, _ = study
+    version = client.get_model_version_by_alias("text2sign", "champion")
+    assert version.tags["ablation"] in {"baseline", "text_finetuned", "no_ema"}
+    assert client.get_model_version_by_alias("text2sign", "best-no_ema")
+    code = ("import json, mlflow, pandas as pd; m = mlflow.pyfunc.load_model('models:/text2sign@champion'); "
+            "out = m.predict(pd.DataFrame({'text': ['hello', 'where is my house']}), params={'steps': 2}); "
+            "print(json.dumps({'n': len(out), 'shape': out['shape'][0], 'gif': out['gif_base64'][0][:8]}))")
+    out = _run([sys.executable, "-c", code], store, env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert answer["n"] == 2 and json.loads(answer["shape"]) == [4, 16, 16, 3]
+    assert answer["gif"].startswith("R0lGOD")  # base64 of "GIF8"
+
+
+def test_served_champion_answers_rest_requests_and_rejects_bad_payloads(study):
+    store, env, *_ = study
+    port = _free_port()
+    server = subprocess.Popen([*mlflow_cli(), "models", "serve", "-m", "models:/text2sign@champion", "--env-manager",
+                               "local", "--host", "127.0.0.1", "--port", str(port)], cwd=store, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/ping", 180)
+
+        def post(payload: dict) -> tuple[int, dict]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read() or b"{}")
+
+        status, body = post({"dataframe_records": [{"text": "hello"}], "params": {"steps": 2}})
+        assert status == 200 and body["predictions"][0]["gif_base64"].startswith("R0lGOD")
+        status, body = post({"dataframe_records": [{"words": "hello"}]})
+        assert status == 400 and "text" in json.dumps(body)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_study_against_a_remote_tracking_server(tmp_path):
+    port = _free_port()
+    env = subprocess_env(tmp_path)
+    server = subprocess.Popen([*mlflow_cli(), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                               "--serve-artifacts", "--artifacts-destination", str(tmp_path / "artifacts"),
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health", 120)
+        env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
+        out = _run([sys.executable, "-m", "mlproject.study", "--ablations", "baseline,no_ema", "--seeds", "1",
+                    "--scale", "tiny", "--overrides", f"{CHILD_OVERRIDES} train.output_dir={tmp_path / 'outputs'}"],
+                   tmp_path, env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        analysis = _run([sys.executable, "-m", "mlproject.analyze", "--output", str(tmp_path / "analysis"),
+                         "--champion-metric", "eval/temporal_consistency"], tmp_path, env)
+        assert analysis.returncode == 0, analysis.stderr[-3000:]
+        assert (tmp_path / "analysis" / "comparison_table.csv").is_file()
+        code = ("import mlflow, pandas as pd; m = mlflow.pyfunc.load_model('models:/text2sign@champion'); "
+                "print(len(m.predict(pd.DataFrame({'text': ['hello']}), params={'steps': 2})))")
+        loaded = _run([sys.executable, "-c", code], tmp_path, env, timeout=300)
+        assert loaded.returncode == 0 and loaded.stdout.strip().endswith("1"), loaded.stderr[-3000:]
+        assert not (tmp_path / "mlflow.db").exists()  # everything went through the server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
