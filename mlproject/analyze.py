@@ -12,13 +12,14 @@ logged as artifacts of an analysis run; the registered model version of the best
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from text2sign.config import ConfigError
+
+from mlproject.cli import start_entry_point_run
 
 HISTORY_METRICS = ("train/loss", "val/loss")
 
@@ -125,12 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_cost_vs_quality(long, output / "cost_vs_quality.png")
     champion = crown_champion(runs, args.champion_metric)
 
-    launched_run = os.environ.get("MLFLOW_RUN_ID")
-    if launched_run:
-        mlflow.start_run(run_id=launched_run)
-    else:
-        mlflow.set_experiment(args.experiment)
-        mlflow.start_run(run_name=f"analysis-{args.study or 'all'}")
+    start_entry_point_run(args.experiment, run_name=f"analysis-{args.study or 'all'}")
     mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
                      **({"champion": champion} if champion else {})})
     mlflow.log_artifacts(str(output), "analysis")

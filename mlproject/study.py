@@ -25,7 +25,7 @@ from pathlib import Path
 
 from text2sign.config import ConfigError
 
-from mlproject.cli import flag, non_negative_int
+from mlproject.cli import flag, non_negative_int, start_entry_point_run
 from mlproject.resolve import resolve_config, run_name
 
 
@@ -109,14 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import mlflow
 
-    launched_run = os.environ.get("MLFLOW_RUN_ID")
-    if launched_run:
-        parent = mlflow.start_run(run_id=launched_run)
-    else:
-        # Creating the store and experiment here, before any child starts, avoids the race of several
-        # processes creating a fresh SQLite database's tables at once.
-        mlflow.set_experiment(args.experiment)
-        parent = mlflow.start_run()
+    parent = start_entry_point_run(args.experiment)  # before any child starts: one process creates the store
     study_id = parent.info.run_id
     mlflow.set_tags({"mlflow.runName": f"study-{args.scale}-{len(children)}runs", "study": study_id, "role": "study",
                      "scale": args.scale})

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 
 from text2sign.config import Config, ConfigError, flatten, validate
 
-from mlproject.cli import non_negative_int
+from mlproject.cli import non_negative_int, start_entry_point_run
 
 EXPERIMENT = "text2sign-recognizers"
 
@@ -52,12 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlproject.tracker import MLflowTracker
     from text2sign.hardware import pick_device
 
-    launched_run = os.environ.get("MLFLOW_RUN_ID")
-    if launched_run:
-        active = mlflow.start_run(run_id=launched_run)
-    else:
-        mlflow.set_experiment(EXPERIMENT)
-        active = mlflow.start_run()
+    active = start_entry_point_run(EXPERIMENT)
     tracker = MLflowTracker(active.info.run_id)
     status = "FAILED"
     try:

@@ -69,7 +69,7 @@ def test_sample_is_identical_in_another_process():
     script = (
         "import hashlib; from text2sign.config import DataConfig; "
         "from text2sign.data.synthetic import SyntheticSigningCorpus; "
-        f"s = SyntheticSigningCorpus(DataConfig(image_size=32, num_frames=8, train_size=64, val_size=16, test_size=16), 'test')[7]; "
+        "s = SyntheticSigningCorpus(DataConfig(image_size=32, num_frames=8, train_size=64, val_size=16, test_size=16), 'test')[7]; "
         "print(hashlib.sha256(s['video'].numpy().tobytes() + s['text'].encode()).hexdigest())"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "12345"}
