@@ -40,6 +40,9 @@ class EvaluateRequest:
     strict: bool = False
     i3d_weights: str = ""
     device: str = "auto"
+    # The entry point stops without a recognizer (back-translation is the point of evaluating);
+    # evaluation at the end of training skips those metrics instead, so training never fails for it.
+    require_recognizer: bool = True
 
 
 def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
@@ -132,6 +135,8 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
     judges = build_judges(config.data, run.data.tags.get("scale", "small"), device, request.i3d_weights)
     missing = [s for s in (judges.recognizer_status if judges.recognizer is None else "",
                            judges.fvd_status, judges.lpips_status) if s]
+    if judges.recognizer is None and request.require_recognizer:
+        raise ConfigError(judges.recognizer_status)
     if request.strict and missing:
         raise ConfigError("strict: " + " | ".join(missing))
     for status in missing:

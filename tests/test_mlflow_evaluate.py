@@ -33,18 +33,28 @@ def store(tmp_path_factory):
 def _runs(store: Path) -> dict[str, object]:
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("text2sign-ablations")
-    return {r.data.tags["ablation"]: r for r in client.search_runs([experiment.experiment_id])}
+    return {r.data.tags["ablation"]: r for r in client.search_runs([experiment.experiment_id]) if "ablation" in r.data.tags}
 
 
-def test_evaluate_without_a_recognizer_computes_the_rest_and_says_how_to_get_one(store):
+def test_evaluate_without_a_recognizer_stops_with_the_command_that_trains_one(store):
     run = _runs(store)["baseline"]
     out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id], store)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 2
+    assert "no recognizer registered as text2sign-recognizer-synthetic for 16x16 clips of 4 frames" in out.stderr
+    assert "mlflow run . -e train_recognizer -P data=synthetic -P scale=tiny" in out.stderr
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
-    evaluated = client.get_run(run.info.run_id)
-    assert "train_recognizer" in evaluated.data.tags["eval/backtranslation_status"]
-    assert "eval/backtranslation_wer" not in evaluated.data.metrics
-    assert math.isfinite(evaluated.data.metrics["eval/temporal_consistency"])
+    assert "eval/temporal_consistency" not in client.get_run(run.info.run_id).data.metrics
+
+
+def test_evaluating_a_run_without_checkpoints_names_the_problem(store):
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    baseline = _runs(store)["baseline"]
+    config = client.download_artifacts(baseline.info.run_id, "config.json", str(store))
+    empty = client.create_run(baseline.info.experiment_id)
+    client.log_artifact(empty.info.run_id, config)
+    client.set_terminated(empty.info.run_id, "FAILED")
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", empty.info.run_id], store)
+    assert out.returncode == 2 and "has no checkpoints/ artifact" in out.stderr
 
 
 def test_mlflow_run_evaluate_logs_every_metric_or_its_status_into_the_run(store):
