@@ -128,9 +128,7 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
         raise ConfigError(f"guidance: run {run_id} was trained with diffusion.text_dropout=0, so it has no "
                           "unconditional branch to guide with; evaluate with -P guidance=1.")
 
-    use_ema = config.ema.enabled and bool(state["ema"])
-    model = TextToSign(config)
-    model.load_trainable_state_dict(state["ema"] if use_ema else state["model"])
+    model, weights = TextToSign.for_inference(config, state)
     model.to(device)
     judges = build_judges(config.data, run.data.tags.get("scale", "small"), device, request.i3d_weights)
     missing = [s for s in (judges.recognizer_status if judges.recognizer is None else "",
@@ -147,7 +145,7 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
     tracker.log_metrics(result.metrics, step=int(state["step"]))
     tracker.set_tags({
         **result.tags,
-        "eval_weights": "ema" if use_ema else "raw",
+        "eval_weights": weights,
         "eval/checkpoint": checkpoint_path.name,
         "eval/num_videos": str(len(result.per_video)),
         "eval/sampler": settings.sampler,

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import json
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
@@ -49,14 +47,12 @@ class TextToSignModel(mlflow.pyfunc.PythonModel):
 
         self.config = from_dict(json.loads(Path(context.artifacts["config"]).read_text()))
         state = load_checkpoint(context.artifacts["checkpoint"])
-        self.model = TextToSign(self.config)
-        self.model.load_trainable_state_dict(state["ema"] if self.config.ema.enabled and state["ema"] else state["model"])
-        self.model.eval()
+        self.model, _ = TextToSign.for_inference(self.config, state)
         self.diffusion = GaussianDiffusion(self.config.diffusion)
 
     def predict(self, context, model_input, params=None):
         from text2sign.pipeline import generate
-        from text2sign.video import to_uint8_frames
+        from text2sign.video import gif_bytes
 
         params = params or {}
         if not isinstance(model_input, pd.DataFrame) or "text" not in model_input.columns:
@@ -76,17 +72,10 @@ class TextToSignModel(mlflow.pyfunc.PythonModel):
         )
         rows = []
         for text, video in zip(texts, videos):
-            frames = to_uint8_frames(video)
-            rows.append({"text": text, "gif_base64": _gif_base64(frames), "shape": json.dumps(list(frames.shape))})
+            shape = [video.shape[1], video.shape[2], video.shape[3], video.shape[0]]  # frames as [T, H, W, 3]
+            rows.append({"text": text, "gif_base64": base64.b64encode(gif_bytes(video)).decode("ascii"),
+                         "shape": json.dumps(shape)})
         return pd.DataFrame(rows)
-
-
-def _gif_base64(frames: np.ndarray) -> str:
-    import imageio.v2 as imageio
-
-    buffer = io.BytesIO()
-    imageio.mimsave(buffer, list(frames), format="GIF", duration=125, loop=0)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def register_best_checkpoint(run_id: str, checkpoint: Path, config_json: Path, ablation: str) -> int:

@@ -37,6 +37,15 @@ class TextToSign(nn.Module):
             state.update({f"text_encoder.{k}": v for k, v in self.text_encoder.state_dict().items()})
         return state
 
+    @classmethod
+    def for_inference(cls, config: Config, checkpoint: dict) -> tuple["TextToSign", str]:
+        """The model of a checkpoint with the weights it is evaluated and served with: the EMA's unless
+        the run trained without EMA. Returns the model (in eval mode) and which weights, "ema" or "raw"."""
+        use_ema = config.ema.enabled and bool(checkpoint["ema"])
+        model = cls(config)
+        model.load_trainable_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
+        return model.eval(), "ema" if use_ema else "raw"
+
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
         unet = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
         self.unet.load_state_dict(unet)

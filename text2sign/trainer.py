@@ -123,6 +123,7 @@ def train(
     param_groups = [{"params": list(model.unet.parameters()), "lr": tc.lr, "name": "unet"}]
     if not config.text.freeze:
         param_groups.append({"params": list(model.text_encoder.parameters()), "lr": config.text.lr, "name": "text_encoder"})
+    trainable = [p for group in param_groups for p in group["params"]]
     optimizer = torch.optim.AdamW(
         param_groups, weight_decay=tc.weight_decay, betas=(0.9, 0.999), fused=device.type == "cuda"
     )
@@ -236,7 +237,9 @@ def train(
     model.train()
     per_epoch = steps_per_epoch(config)
     start = time.perf_counter()
-    window_loss, window_count, window_start, window_videos = 0.0, 0, time.perf_counter(), 0
+    # The window's loss is summed on the device: a .item() per micro-batch would stall the GPU every step.
+    window_loss = torch.zeros((), dtype=torch.float64, device=device)
+    window_count, window_start, window_videos = 0, time.perf_counter(), 0
     last_loss, last_checkpoint, interrupted = math.nan, None, False
     mem_samples: list[float] = []
     bar = tqdm(total=num_steps, initial=step, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
@@ -255,15 +258,13 @@ def train(
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
                 loss = diffusion.training_loss(forward, video, context, mask, generator)
             (loss / tc.grad_accum).backward()
-            window_loss += loss.item()
+            window_loss += loss.detach()
             window_count += 1
             window_videos += len(video)
             if micro % tc.grad_accum:
                 continue
 
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                [p for group in param_groups for p in group["params"]], tc.grad_clip
-            )
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -278,7 +279,7 @@ def train(
 
             if step % tc.log_every == 0 or step == num_steps:
                 now = time.perf_counter()
-                last_loss = window_loss / window_count
+                last_loss = window_loss.item() / window_count
                 memory = hardware.memory_metrics(device)
                 mem_samples.append(next(iter(memory.values())))
                 tracker.log_metrics(
@@ -292,7 +293,8 @@ def train(
                     step=step,
                 )
                 bar.set_postfix(loss=f"{last_loss:.4f}", epoch=epoch)
-                window_loss, window_count, window_videos, window_start = 0.0, 0, 0, now
+                window_loss.zero_()
+                window_count, window_videos, window_start = 0, 0, now
             interrupted = should_stop is not None and should_stop(step)
             if step == num_steps or interrupted:
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +16,22 @@ def to_uint8_frames(video: Tensor) -> np.ndarray:
     return frames.permute(1, 2, 3, 0).cpu().numpy()
 
 
-def save_gif(video: Tensor, path: str | Path, fps: int = 8, upscale: int = 1) -> Path:
-    """Write one video as a looping GIF, each pixel repeated `upscale` times so small videos are visible."""
+def gif_bytes(video: Tensor, fps: int = 8, upscale: int = 1) -> bytes:
+    """One video [3, T, H, W] as a looping GIF, each pixel repeated `upscale` times so small videos are visible."""
     import imageio.v2 as imageio
 
     frames = to_uint8_frames(video)
     if upscale > 1:
         frames = frames.repeat(upscale, axis=1).repeat(upscale, axis=2)
+    buffer = io.BytesIO()
+    imageio.mimsave(buffer, list(frames), format="GIF", duration=1000 / fps, loop=0)
+    return buffer.getvalue()
+
+
+def save_gif(video: Tensor, path: str | Path, fps: int = 8, upscale: int = 1) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, list(frames), duration=1000 / fps, loop=0)
+    path.write_bytes(gif_bytes(video, fps, upscale))
     return path
 
 
