@@ -12,6 +12,8 @@ same texts:
     FSD            Frechet distance in the recognizer's feature space    needs a trained recognizer
     pose           DTW mean joint error of the recognizer's keypoints    needs a trained recognizer
     timing         seconds per generated video, peak GPU memory          always
+    steering       the same texts generated true, empty and shuffled;   needs a trained recognizer
+                   the guidance-scale sweep (`evaluation.steering`)
 
 A metric whose prerequisite is missing is not computed; `EvalResult.tags` carries its `*_status`.
 """
@@ -31,6 +33,7 @@ from evaluation.frechet import frechet_distance_features
 from evaluation.lpips_metric import lpips_per_video
 from evaluation.pose import dtw_mean_joint_error
 from evaluation.recognizer import SignRecognizer
+from evaluation.steering import guidance_sweep, score_steering
 from evaluation.temporal import temporal_consistency
 from evaluation.text_metrics import bleu4, word_error_rate
 from text2sign.config import Config
@@ -48,6 +51,8 @@ class EvalSettings:
     guidance: float = 4.0
     seed: int = 0
     batch_size: int = 8
+    steering: bool = True
+    guidance_sweep: tuple[float, ...] = (1.0, 2.0, 4.0, 7.5)  # () for none
 
 
 @dataclass
@@ -69,43 +74,54 @@ class EvalResult:
     per_video: list[dict[str, object]]
     generated: Tensor = field(repr=False)
     real: Tensor = field(repr=False)
+    sweep: list[dict[str, float]] = field(default_factory=list)  # one row per guidance scale
 
 
 def _batches(n: int, size: int) -> list[slice]:
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
-def generate_timed(
+def generate_set(
     model: TextToSign, diffusion: GaussianDiffusion, texts: list[str], config: Config, settings: EvalSettings,
-    device: torch.device, progress: bool = True,
-) -> tuple[Tensor, dict[str, float]]:
-    """Generate a video per text in batches; time it with warm-up excluded and CUDA synchronized."""
+    device: torch.device, *, guidance: float | None = None, steps: int | None = None, progress: bool = False,
+) -> tuple[Tensor, float]:
+    """Videos [N, 3, T, H, W] for `texts` in batches, and the seconds spent per video (CUDA synchronized).
+
+    Batch k is seeded `settings.seed + k`, so video i starts from the same noise in every call with the
+    same number of texts: sets generated from different texts or guidance differ only by those.
+    """
     autocast_dtype = torch.bfloat16 if device.type == "cuda" and config.train.precision == "bf16" else None
-
-    def run(batch_texts: list[str], steps: int, seed: int) -> Tensor:
-        return generate(
-            model, diffusion, batch_texts, num_frames=config.data.num_frames, image_size=config.data.image_size,
-            guidance_scale=settings.guidance, steps=steps, sampler=settings.sampler, seed=seed,
-            autocast_dtype=autocast_dtype,
-        )
-
-    # Warm-up: the first call pays for kernel selection, allocator growth and the text cache.
-    run(texts[: settings.batch_size], steps=min(2, settings.steps), seed=settings.seed)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
     videos, elapsed = [], 0.0
     batches = _batches(len(texts), settings.batch_size)
     for number, part in enumerate(tqdm(batches, desc="generate", unit="batch", disable=not progress)):
         start = time.perf_counter()
-        videos.append(run(texts[part], steps=settings.steps, seed=settings.seed + number).cpu())
+        videos.append(generate(
+            model, diffusion, texts[part], num_frames=config.data.num_frames, image_size=config.data.image_size,
+            guidance_scale=settings.guidance if guidance is None else guidance,
+            steps=settings.steps if steps is None else steps, sampler=settings.sampler, seed=settings.seed + number,
+            autocast_dtype=autocast_dtype,
+        ).cpu())
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed += time.perf_counter() - start
-    timing = {"eval/inference_s_per_video": elapsed / len(texts)}
+    return torch.cat(videos), elapsed / len(texts)
+
+
+def generate_timed(
+    model: TextToSign, diffusion: GaussianDiffusion, texts: list[str], config: Config, settings: EvalSettings,
+    device: torch.device, progress: bool = True,
+) -> tuple[Tensor, dict[str, float]]:
+    """The evaluation set, timed with warm-up excluded, and its timing metrics."""
+    # Warm-up: the first call pays for kernel selection, allocator growth and the text cache.
+    generate_set(model, diffusion, texts[: settings.batch_size], config, settings, device, steps=min(2, settings.steps))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    videos, seconds = generate_set(model, diffusion, texts, config, settings, device, progress=progress)
+    timing = {"eval/inference_s_per_video": seconds}
     if device.type == "cuda":
         timing["eval/inference_peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / GIB
-    return torch.cat(videos), timing
+    return videos, timing
 
 
 def normalize_pose(keypoints: np.ndarray, neck: int, shoulders: tuple[int, int]) -> np.ndarray:
@@ -149,6 +165,7 @@ def evaluate_model(
     model.eval()
     generated, metrics = generate_timed(model, diffusion, texts, config, settings, device, progress)
     tags: dict[str, str] = {"eval/batch_size": str(settings.batch_size)}
+    sweep: list[dict[str, float]] = []
     rows: list[dict[str, object]] = [{"text": t, "glosses": " ".join(g)} for t, g in zip(texts, glosses)]
 
     tc_generated, tc_real = temporal_consistency(generated), temporal_consistency(real)
@@ -175,8 +192,28 @@ def evaluate_model(
         for row, hyp, hyp_r, pose in zip(rows, hyp_gen, hyp_real, pose_errors):
             row.update(recognized=" ".join(hyp), recognized_real=" ".join(hyp_r),
                        wer=word_error_rate([row["glosses"].split()], [hyp]), pose_dtw_mje=pose)
+
+        def read(videos: Tensor) -> tuple[list[list[str]], np.ndarray]:
+            return _read_signing(recognizer, videos, settings.batch_size)[:2]
+
+        if settings.steering:
+            steering = score_steering(
+                texts, glosses, hyp_gen, lambda prompts: generate_set(model, diffusion, prompts, config, settings, device)[0],
+                read, settings.seed)
+            metrics.update(steering.metrics)
+            for index, row in enumerate(rows):
+                row.update(text_shuffled=steering.texts["shuffled"][index],
+                           recognized_empty=" ".join(steering.recognized["empty"][index]),
+                           recognized_shuffled=" ".join(steering.recognized["shuffled"][index]))
+        if settings.guidance_sweep:
+            sweep = guidance_sweep(
+                settings.guidance_sweep, texts, glosses, feat_real,
+                lambda scale, prompts: generate_set(model, diffusion, prompts, config, settings, device, guidance=scale),
+                read, already={settings.guidance: (hyp_gen, feat_gen, metrics["eval/inference_s_per_video"])})
     else:
         tags["eval/backtranslation_status"] = judges.recognizer_status
+        if settings.steering or settings.guidance_sweep:
+            tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {judges.recognizer_status}"
 
     if judges.i3d is not None:
         from evaluation.fvd import fvd
@@ -193,7 +230,7 @@ def evaluate_model(
     else:
         tags["eval/lpips_status"] = judges.lpips_status
 
-    return EvalResult(metrics, tags, rows, generated, real)
+    return EvalResult(metrics, tags, rows, generated, real, sweep)
 
 
 def write_per_video_table(rows: list[dict[str, object]], path: Path) -> Path:

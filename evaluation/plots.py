@@ -125,6 +125,29 @@ def plot_cost_vs_quality(long: pd.DataFrame, path: str | Path, cost: str = "summ
     return _save(fig, path)
 
 
+def plot_guidance_sweep(rows: list[dict[str, float]], path: str | Path, title: str = "guidance sweep") -> Path:
+    """Back-translation WER (fidelity to the text) and FSD (closeness to real videos) against the
+    classifier-free guidance scale, on two y axes: the trade-off the sampling guidance is chosen from.
+
+    `rows` are `evaluation.steering.guidance_sweep`'s.
+    """
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    if not rows:
+        _note(ax, "no guidance scale was evaluated")
+        return _save(fig, path)
+    table = pd.DataFrame(rows).sort_values("guidance")
+    ax.plot(table["guidance"], table["backtranslation_wer"], "o-", color="C0")
+    ax.set_xlabel("classifier-free guidance scale")
+    ax.set_ylabel("back-translation WER (lower is better)", color="C0")
+    ax.set_xticks(table["guidance"], [f"{g:g}" for g in table["guidance"]])
+    fsd_axis = ax.twinx()
+    fsd_axis.plot(table["guidance"], table["fsd"], "s--", color="C1")
+    fsd_axis.set_ylabel("FSD (lower is better)", color="C1")
+    return _save(fig, path)
+
+
 def _rows(long: pd.DataFrame, metric: str, ablations: list[str]) -> pd.DataFrame:
     """`mean` and `ci95` of `metric` per ablation, in `ablations`' order; NaN where there is none."""
     rows = long[long["metric"] == metric].set_index("ablation")[["mean", "ci95"]]

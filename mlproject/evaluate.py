@@ -11,6 +11,7 @@ whose networks are not on this machine are skipped with a `*_status` tag that sa
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ class EvaluateRequest:
     strict: bool = False
     i3d_weights: str = ""
     device: str = "auto"
+    steering: bool = True
+    # None ("auto"): EvalSettings' scales, or 1 alone for a run trained without caption dropout. The
+    # evaluation at the end of training runs none: the sweep generates the test set ~2.5 times over,
+    # a tuning aid for the evaluate entry point rather than a fixed cost on every run of a study.
+    guidance_sweep: tuple[float, ...] | None = ()
     # The entry point stops without a recognizer (back-translation is the point of evaluating);
     # evaluation at the end of training skips those metrics instead, so training never fails for it.
     require_recognizer: bool = True
@@ -58,6 +64,11 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     parser.add_argument("--strict", default="false", help="true: a metric that cannot be computed is an error")
     parser.add_argument("--i3d-weights", default="", help="I3D weights file (else $TEXT2SIGN_I3D_WEIGHTS, the torch hub cache)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--steering", default="true", help="also generate from empty and shuffled texts (eval/steer_*)")
+    parser.add_argument("--guidance-sweep", default="auto",
+                        help="comma-separated guidance scales to compare; auto: "
+                             f"{','.join(f'{g:g}' for g in EvalSettings.guidance_sweep)} (1 alone for a run trained "
+                             "without caption dropout); none: no sweep")
     args = parser.parse_args(argv)
     if bool(args.run_id) == bool(args.model_uri):
         raise ConfigError("evaluate: give exactly one of run_id (a training run) or model_uri (a registered model).")
@@ -70,12 +81,31 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
         sampler=args.sampler, steps=non_negative_int("steps", args.steps), guidance=optional_float("guidance", args.guidance),
         seed=non_negative_int("seed", args.seed), batch_size=non_negative_int("batch_size", args.batch_size),
         strict=flag("strict", args.strict), i3d_weights=args.i3d_weights, device=args.device,
+        steering=flag("steering", args.steering), guidance_sweep=parse_scales(args.guidance_sweep),
     )
     if request.batch_size < 1:
         raise ConfigError("batch_size: must be at least 1.")
     if request.guidance is not None and request.guidance < 1:
         raise ConfigError(f"guidance: {request.guidance} is below 1; 1 means no guidance.")
     return request
+
+
+def parse_scales(text: str) -> tuple[float, ...] | None:
+    """'1,2,4,7.5' -> (1.0, 2.0, 4.0, 7.5), each a guidance scale of at least 1, no repeats; 'auto' -> None."""
+    if text.strip() == "auto":
+        return None
+    if text.strip() in ("", "none"):
+        return ()
+    scales = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        scale = optional_float("guidance_sweep", part)
+        if not math.isfinite(scale) or scale < 1:
+            raise ConfigError(f"guidance_sweep: {part} is below 1; 1 means no guidance. Example: 1,2,4,7.5")
+        if scale not in scales:
+            scales.append(scale)
+    return tuple(scales)
 
 
 def build_judges(data_config, scale: str, device: torch.device, i3d_weights: str) -> Judges:
@@ -122,11 +152,20 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
         sampler=request.sampler or config.diffusion.sampler,
         steps=request.steps or config.diffusion.sample_steps,
         guidance=config.diffusion.guidance_scale if request.guidance is None else request.guidance,
-        seed=request.seed, batch_size=request.batch_size,
+        seed=request.seed, batch_size=request.batch_size, steering=request.steering,
+        guidance_sweep=request.guidance_sweep if request.guidance_sweep is not None
+        else EvalSettings.guidance_sweep if config.diffusion.text_dropout > 0 else (1.0,),
     )
-    if settings.guidance != 1.0 and config.diffusion.text_dropout == 0.0:
-        raise ConfigError(f"guidance: run {run_id} was trained with diffusion.text_dropout=0, so it has no "
-                          "unconditional branch to guide with; evaluate with -P guidance=1.")
+    if config.diffusion.text_dropout == 0.0:
+        # Guidance extrapolates from the unconditional prediction; a model never shown an empty caption
+        # has none, and guided samples from it would measure an untrained branch, not the model.
+        if settings.guidance != 1.0:
+            raise ConfigError(f"guidance: run {run_id} was trained with diffusion.text_dropout=0, so it has no "
+                              "unconditional branch to guide with; evaluate with -P guidance=1.")
+        if any(scale != 1.0 for scale in settings.guidance_sweep):
+            raise ConfigError(f"guidance_sweep: run {run_id} was trained with diffusion.text_dropout=0, so "
+                              "guidance above 1 has no unconditional branch to use; pass -P guidance_sweep=1 "
+                              "or -P guidance_sweep=none.")
 
     model, weights = TextToSign.for_inference(config, state)
     model.to(device)
@@ -153,6 +192,7 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
         "eval/guidance": str(settings.guidance),
         "eval/seed": str(settings.seed),
         "eval/device": str(device),
+        "eval/guidance_sweep": ",".join(f"{g:g}" for g in settings.guidance_sweep),
         **({"eval/recognizer": judges.recognizer_status} if judges.recognizer is not None else {}),
     })
     tracker.log_artifact(write_per_video_table(result.per_video, folder / "per_video.csv"), "eval")
@@ -160,6 +200,17 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
     pairs = torch.stack([v for i in range(shown) for v in (result.generated[i], result.real[i])])
     tracker.log_artifact(save_filmstrip(pairs, folder / "generated_vs_real.png",
                                         upscale=max(1, 64 // config.data.image_size)), "eval")
+    if result.sweep:
+        import pandas as pd
+
+        from evaluation.plots import plot_guidance_sweep
+
+        sweep_table = folder / "guidance_sweep.csv"
+        pd.DataFrame(result.sweep).to_csv(sweep_table, index=False)
+        tracker.log_artifact(sweep_table, "eval")
+        tracker.log_artifact(plot_guidance_sweep(result.sweep, folder / "guidance_sweep.png",
+                                                 title=f"{run.data.tags.get('mlflow.runName', run_id)}: guidance sweep"),
+                             "eval")
     if mlflow.active_run() is not None:  # launched by `mlflow run -e evaluate`: point its run at the judged one
         mlflow.set_tag("evaluated_run", run_id)
     for key, value in sorted(result.metrics.items()):

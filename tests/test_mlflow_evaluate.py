@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -70,15 +71,25 @@ def test_mlflow_run_evaluate_logs_every_metric_or_its_status_into_the_run(store)
     metrics, tags = evaluated.data.metrics, evaluated.data.tags
     for key in ("eval/fsd", "eval/temporal_consistency", "eval/temporal_consistency_real", "eval/backtranslation_wer",
                 "eval/backtranslation_bleu4", "eval/backtranslation_wer_real", "eval/pose_dtw_mje",
-                "eval/inference_s_per_video"):
+                "eval/inference_s_per_video", "eval/steer_bt_wer_true", "eval/steer_bt_wer_empty",
+                "eval/steer_bt_wer_shuffled", "eval/steer_gap", "eval/steer_gap_ci95"):
         assert math.isfinite(metrics[key]), key
+    # The true-text condition is the evaluation set itself: same texts, same noise.
+    assert metrics["eval/steer_bt_wer_true"] == metrics["eval/backtranslation_wer"]
+    assert metrics["eval/steer_gap"] == pytest.approx(metrics["eval/steer_bt_wer_shuffled"] - metrics["eval/steer_bt_wer_true"])
     # Offline, the published I3D and AlexNet weights are absent: no number, a reason and a fix instead.
     assert "eval/fvd" not in metrics and "TEXT2SIGN_I3D_WEIGHTS" in tags["eval/fvd_status"]
     assert "eval/lpips" not in metrics and "alexnet" in tags["eval/lpips_status"]
     assert tags["eval_weights"] == "ema" and tags["eval/steps"] == "3" and tags["eval/num_videos"] == "4"
     assert tags["eval/recognizer"].startswith("text2sign-recognizer-synthetic version")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
-    assert {"eval/per_video.csv", "eval/generated_vs_real.png"} <= artifacts
+    assert {"eval/per_video.csv", "eval/generated_vs_real.png", "eval/guidance_sweep.csv", "eval/guidance_sweep.png"} <= artifacts
+    assert tags["eval/guidance_sweep"] == "1,2,4,7.5"
+    sweep = pd.read_csv(client.download_artifacts(run.info.run_id, "eval/guidance_sweep.csv", str(store)))
+    assert list(sweep["guidance"]) == [1.0, 2.0, 4.0, 7.5]
+    assert sweep[["backtranslation_wer", "backtranslation_bleu4", "fsd", "inference_s_per_video"]].notna().all().all()
+    # The row of the run's own guidance (4) is the evaluation set's.
+    assert sweep.loc[sweep["guidance"] == 4.0, "backtranslation_wer"].item() == pytest.approx(metrics["eval/backtranslation_wer"])
 
     registered = client.search_model_versions("name='text2sign-recognizer-synthetic'")
     assert registered and registered[0].tags["image_size"] == "16" and "test_wer" in registered[0].tags
@@ -90,13 +101,20 @@ def test_evaluate_a_run_without_ema_uses_the_raw_weights(store):
                 "--steps", "2"], store)
     assert out.returncode == 0, out.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
-    assert client.get_run(run.info.run_id).data.tags["eval_weights"] == "raw"
+    tags = client.get_run(run.info.run_id).data.tags
+    assert tags["eval_weights"] == "raw"
+    # Trained without caption dropout: the default sweep keeps to guidance 1, the only scale it supports.
+    assert tags["eval/guidance_sweep"] == "1"
 
 
 def test_guidance_on_a_model_trained_without_caption_dropout_is_refused(store):
     run = _runs(store)["no_ema"]
     out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id, "--guidance", "4"], store)
     assert out.returncode == 2 and "text_dropout=0" in out.stderr and "guidance=1" in out.stderr
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id, "--guidance-sweep", "1,4"], store)
+    assert out.returncode == 2 and "text_dropout=0" in out.stderr and "guidance_sweep=none" in out.stderr
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    assert client.get_run(run.info.run_id).data.params["diffusion.text_dropout"] == "0.0"
 
 
 def test_strict_evaluation_fails_when_published_weights_are_missing(store):
@@ -112,6 +130,8 @@ def test_strict_evaluation_fails_when_published_weights_are_missing(store):
         (["--run-id", "not-a-run"], "not an MLflow run id"),
         ([], "exactly one of run_id"),
         (["--model-uri", "models:/nope/1"], "not in the model registry"),
+        (["--run-id", "0123456789abcdef0123456789abcdef", "--guidance-sweep", "1,0.5"], "guidance_sweep: 0.5 is below 1"),
+        (["--run-id", "0123456789abcdef0123456789abcdef", "--guidance-sweep", "1,x"], "guidance_sweep: got 'x'"),
     ],
 )
 def test_bad_evaluate_input_is_a_usage_error_naming_the_fix(store, args, message):
