@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from text2sign.checkpoint import CHECKPOINT_PATTERN
+from text2sign.checkpoint import CHECKPOINT_PATTERN, CheckpointError, load_checkpoint
 from text2sign.config import Config, ConfigError, from_dict
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -51,9 +52,25 @@ def run_config(client: MlflowClient, run_id: str, folder: Path) -> Config:
 
 
 def latest_run_checkpoint(client: MlflowClient, run_id: str, folder: Path) -> Path:
+    """The run's newest checkpoint artifact that loads, downloaded into `folder`.
+
+    Training writes a checkpoint atomically on its own disk, but copying it into the artifact store is
+    not atomic (a local store copies the file in place): a run killed during the copy leaves a truncated
+    file under the final name. Such a file fails to load, so it is skipped, with a note, for the one before.
+    """
     names = sorted(Path(a.path).name for a in client.list_artifacts(run_id, "checkpoints")
                    if CHECKPOINT_PATTERN.match(Path(a.path).name))
     if not names:
         raise ConfigError(f"run {run_id} has no checkpoints/ artifact to evaluate or resume; train it first "
                           "(it may have failed before its first checkpoint).")
-    return Path(client.download_artifacts(run_id, f"checkpoints/{names[-1]}", str(folder)))
+    for name in reversed(names):
+        path = Path(client.download_artifacts(run_id, f"checkpoints/{name}", str(folder)))
+        try:
+            load_checkpoint(path)
+        except CheckpointError as error:
+            print(f"note: skipping checkpoints/{name} of run {run_id}: {error} A copy cut short by a crash "
+                  "leaves such a file; the checkpoint before it is used.", file=sys.stderr)
+            continue
+        return path
+    raise ConfigError(f"run {run_id}: none of its {len(names)} checkpoints loads (see the notes above); "
+                      "start a new run.")

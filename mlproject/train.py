@@ -4,14 +4,20 @@
     python -m mlproject.train --ablation baseline --scale tiny
 
 Everything the user typed is validated before MLflow is touched, so a typo costs no run. Exit codes:
-0 done, 2 a usage error (the message names the setting and the fix), 1 a failure during training.
+0 done; 2 a usage error (the message names the setting and the fix); 1 a failure during training (the
+run ends FAILED, tag `failure_reason`); 128 + the signal's number (130 Ctrl-C, 143 SIGTERM) when a
+signal stopped training after a checkpoint (the run ends KILLED, tag `resume_with` holds the command
+that continues it); 3 when training ended but the tracking server stayed unreachable, so part of the
+run waits in a file for `python -m mlproject.deliver` (the message names it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -21,13 +27,21 @@ from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkp
 from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
 
 from mlproject.cli import flag, non_negative_int
+from mlproject.graceful_stop import GracefulStop
 from mlproject.resolve import resolve_config, run_name
 from mlproject.runs import RUN_ID
 
 DEFAULT_EXPERIMENT = "text2sign-ablations"
+# At the end, how long to keep retrying a tracking server that is down before saving what it has not
+# taken to a file: long enough for a server restart, short enough not to hold a GPU job for long.
+FINAL_DELIVERY_WAIT_S = 300.0
+UNDELIVERED_FILE = "undelivered_tracking.json"
+_TAG_LIMIT = 4000
+# The `train` entry-point parameters that shape a run, for the command that resumes it.
+_RUN_PARAMS = ("ablation", "scale", "seed", "epochs", "data", "overrides", "evaluate", "register")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlproject.train", description=__doc__.split("\n")[0])
     parser.add_argument("--ablation", default="baseline", help="a name in ablations/ or a path to a .py file")
     parser.add_argument("--scale", default="small", help="tiny | small | full")
@@ -43,7 +57,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--register", default="true", help="register the best checkpoint as model text2sign")
     parser.add_argument("--print-config", default="false", nargs="?", const="true",
                         help="print the resolved config as JSON and exit")
-    return parser.parse_args(argv)
+    return parser
+
+
+def resume_commands(args: argparse.Namespace, run_id: str) -> tuple[str, str]:
+    """How to continue run `run_id`, as `mlflow run` and as `python -m mlproject.train`: the resume, plus
+    every run-shaping param not at its default (resuming checks the config is the same)."""
+    defaults = build_parser()
+    changed = [(name, getattr(args, name)) for name in _RUN_PARAMS if getattr(args, name) != defaults.get_default(name)]
+    mlflow_run = ["mlflow", "run", ".", "-e", "train", "-P", f"resume={run_id}"]
+    mlflow_run += [word for name, value in changed for word in ("-P", f"{name}={value}")]
+    python = ["python", "-m", "mlproject.train", "--resume", run_id]
+    python += [word for name, value in changed for word in (f"--{name}", value)]
+    return shlex.join([*mlflow_run, "--env-manager", "local"]), shlex.join(python)
 
 
 def _git_commit() -> str:
@@ -116,7 +142,7 @@ def evaluate_after_training(run_id: str, tracker) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         seed = non_negative_int("seed", args.seed)
         config = resolve_config(args.ablation, args.scale, seed, args.epochs, args.data, args.overrides)
@@ -132,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from text2sign.text_encoder import TextEncoderError
 
+    from mlproject.tracker import fail_fast_http
+
+    fail_fast_http()
     workdir = Path(tempfile.mkdtemp(prefix="text2sign-"))
     resume_path, resume_run = None, None
     if args.resume:
@@ -146,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from mlproject.tracker import MLflowTracker
+    from text2sign.failures import TrainingFailure
     from text2sign.trainer import train
 
     name = run_name(args.ablation, args.scale, seed)
@@ -159,47 +189,75 @@ def main(argv: list[str] | None = None) -> int:
     else:
         mlflow.set_experiment(args.experiment)
         active = mlflow.start_run(run_name=name)
+    run_id = active.info.run_id
     experiment = mlflow.get_experiment(active.info.experiment_id).name
     if experiment != args.experiment:
         print(f"note: this run is in experiment {experiment!r}, not {args.experiment!r}: `mlflow run` creates the run "
               f"before the entry point starts. Pass --experiment-name {args.experiment} to `mlflow run` to group it.",
               file=sys.stderr)
 
-    tracker = MLflowTracker(active.info.run_id)
-    from ablations import ablation_name
+    tracker = MLflowTracker(run_id, resumed=resume_run is not None)
+    run_dir = Path(config.train.output_dir) / run_id
+    status, code = "FAILED", 1
+    with GracefulStop() as stop:
+        try:
+            from ablations import ablation_name
 
-    tracker.set_tags({
-        "mlflow.runName": name,
-        "ablation": ablation_name(args.ablation),
-        "scale": args.scale,
-        "seed": str(seed),
-        "dataset": config.data.name,
-        "git_commit": _git_commit(),
-        **({"study": args.study} if args.study else {}),
-        **({"mlflow.parentRunId": args.parent_run_id} if args.parent_run_id else {}),
-    })
-    print(f"run {active.info.run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
-    run_dir = Path(config.train.output_dir) / active.info.run_id
-    status = "FAILED"
-    try:
-        result = train(config, run_dir, tracker, resume_from=resume_path)
-        if register:
-            register_after_training(active.info.run_id, result, run_dir, ablation_name(args.ablation), tracker)
-        if run_evaluation:
-            evaluate_after_training(active.info.run_id, tracker)
-        tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")
-        status = "FINISHED"
-        print(f"done: {result.steps} steps in {result.train_time_s:.1f} s, final train/loss {result.final_loss:.4f}, "
-              f"best val/loss {result.best_val_loss:.4f}; checkpoints in {run_dir / 'checkpoints'}")
-        return 0
-    except TextEncoderError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        mlflow.end_run(status=status)
+            tracker.set_tags({
+                "mlflow.runName": name,
+                "ablation": ablation_name(args.ablation),
+                "scale": args.scale,
+                "seed": str(seed),
+                "dataset": config.data.name,
+                "git_commit": _git_commit(),
+                **({"study": args.study} if args.study else {}),
+                **({"mlflow.parentRunId": args.parent_run_id} if args.parent_run_id else {}),
+            })
+            print(f"run {run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
+            with stop.polled():
+                result = train(config, run_dir, tracker, resume_from=resume_path, should_stop=stop.should_stop)
+            if stop.signum is not None:  # a stop that training honoured: end the run as an immediate stop does
+                raise KeyboardInterrupt(stop.name)
+            if register:
+                register_after_training(run_id, result, run_dir, ablation_name(args.ablation), tracker)
+            if run_evaluation:
+                evaluate_after_training(run_id, tracker)
+            tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")
+            status, code = "FINISHED", 0
+            print(f"done: {result.steps} steps in {result.train_time_s:.1f} s, final train/loss {result.final_loss:.4f}, "
+                  f"best val/loss {result.best_val_loss:.4f}; checkpoints in {run_dir / 'checkpoints'}")
+        except TextEncoderError as error:
+            print(f"error: {error}", file=sys.stderr)
+            code = 2
+        except TrainingFailure as error:
+            print(f"error: {error}", file=sys.stderr)
+            tracker.set_tags({"failure_reason": f"{error.reason}: {error}"[:_TAG_LIMIT]})
+        except KeyboardInterrupt:
+            status, code = "KILLED", stop.exit_code
+            _report_stop(stop, args, run_id, run_dir, tracker)
+        except Exception as error:
+            tracker.set_tags({"failure_reason": f"error: {type(error).__name__}: {error}"[:_TAG_LIMIT]})
+            raise
+        finally:
+            delivered = tracker.finish(FINAL_DELIVERY_WAIT_S, run_dir / UNDELIVERED_FILE, status=status)
+            # The tracker delivered the status (or saved it to the file); this only takes the run off
+            # MLflow's stack of active runs, whose exit hook would otherwise end it again as FINISHED.
+            with contextlib.suppress(Exception):
+                mlflow.end_run(status)
+    return 3 if code == 0 and not delivered else code
+
+
+def _report_stop(stop: GracefulStop, args: argparse.Namespace, run_id: str, run_dir: Path, tracker) -> None:
+    """Say where the stopped run can be resumed from, on stderr and in the run's tag `resume_with`."""
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None:
+        print(f"stopped by {stop.name} before this run wrote a checkpoint: there is nothing to resume; "
+              "start it again.", file=sys.stderr)
+        return
+    mlflow_run, python = resume_commands(args, run_id)
+    tracker.set_tags({"resume_with": mlflow_run})
+    print(f"stopped by {stop.name}; the run is marked KILLED, its last checkpoint is {checkpoint}. "
+          f"Resume it with:\n  {mlflow_run}\nor:\n  {python}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

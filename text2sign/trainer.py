@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from text2sign import hardware
-from text2sign.checkpoint import checkpoint_name, load_checkpoint, save_checkpoint
+from text2sign.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
 from text2sign.config import Config, flatten, to_json
 from text2sign.data import build_dataset, collate
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.ema import ema_decay, update_ema
+from text2sign.failures import TrainingDiverged, TrainingOutOfMemory
 from text2sign.pipeline import TextToSign, generate
 from text2sign.tracking import NullTracker, Tracker
 from text2sign.video import save_filmstrip, save_gif
@@ -86,7 +88,10 @@ def train(
     """Train one run of `config`, writing checkpoints and samples under `run_dir` and reporting to `tracker`.
 
     `should_stop(step)` is asked after every optimizer step; when it says yes, the run checkpoints
-    where it is and returns with `interrupted` set (a signal handler's way to stop cleanly).
+    where it is (no samples, no summary: the run is not over) and returns with `interrupted` set
+    (a signal handler's way to stop cleanly). Raises `TrainingDiverged` on a NaN/Inf loss or gradient
+    norm, before any checkpoint could save the diverged weights, and `TrainingOutOfMemory` when CUDA
+    runs out of memory.
     """
     tracker = tracker or NullTracker()
     run_dir = Path(run_dir)
@@ -204,7 +209,8 @@ def train(
         net = eval_model()
         net.eval()
         val_generator = torch.Generator().manual_seed(VAL_SEED)
-        loader = DataLoader(val_set, batch_size=tc.batch_size, collate_fn=collate, num_workers=config.data.num_workers)
+        loader = DataLoader(val_set, batch_size=tc.batch_size, collate_fn=collate, num_workers=config.data.num_workers,
+                            worker_init_fn=_leave_stop_signals_to_the_main_process)
         total, count = 0.0, 0
         for batch in loader:
             video = batch["video"].to(device, non_blocking=True)
@@ -237,92 +243,134 @@ def train(
     model.train()
     per_epoch = steps_per_epoch(config)
     start = time.perf_counter()
-    # The window's loss is summed on the device: a .item() per micro-batch would stall the GPU every step.
-    window_loss = torch.zeros((), dtype=torch.float64, device=device)
-    window_count, window_start, window_videos = 0, time.perf_counter(), 0
-    last_loss, last_checkpoint, interrupted = math.nan, None, False
+    # Each step's loss and gradient norm stay on the device until they are read, at log steps and before
+    # anything is saved: a read (.item()) makes the CPU wait for the GPU, and one per micro-batch would
+    # stall it every step. The read also checks them for NaN/Inf, so a divergence is caught within
+    # train.log_every steps, named to its exact step, and always before a checkpoint could save it.
+    unread: list[torch.Tensor] = []  # per optimizer step: [mean loss of its micro-batches, grad norm]
+    step_loss = torch.zeros((), device=device)
+    window_losses: list[float] = []
+    window_start, window_videos = time.perf_counter(), 0
+    last_loss, last_grad_norm = math.nan, math.nan  # as last logged
+    last_finite_loss, last_finite_step = math.nan, step  # of the last step read, for a divergence message
+    last_checkpoint, interrupted = None, False
     mem_samples: list[float] = []
+
+    def read_steps() -> None:
+        """Bring the unread steps' losses and gradient norms to the CPU; stop the run at the first NaN/Inf."""
+        nonlocal last_grad_norm, last_finite_loss, last_finite_step
+        if not unread:
+            return
+        values = torch.stack(unread).tolist()
+        first_step = step - len(values) + 1
+        for offset, (loss_value, grad_norm_value) in enumerate(values):
+            for quantity, value in (("train/loss", loss_value), ("train/grad_norm", grad_norm_value)):
+                if not math.isfinite(value):
+                    last_good = latest_checkpoint(checkpoint_dir) or (Path(resume_from) if resume_from else None)
+                    raise TrainingDiverged(first_step + offset, quantity, value, last_finite_loss, last_finite_step,
+                                           last_good, config, device)
+            last_finite_loss, last_finite_step = loss_value, first_step + offset
+            window_losses.append(loss_value)
+        last_grad_norm = values[-1][1]
+        unread.clear()
+
     bar = tqdm(total=num_steps, initial=step, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
-    while step < num_steps:
-        # A resumed run may start mid-epoch: skip the micro-batches this epoch already consumed.
-        first = (step - epoch * per_epoch) * tc.grad_accum * tc.batch_size
-        order = epoch_order(len(train_set), tc.seed, epoch)[first : per_epoch * tc.grad_accum * tc.batch_size]
-        loader = DataLoader(
-            train_set, batch_size=tc.batch_size, sampler=order, collate_fn=collate, drop_last=True,
-            num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
-        )
-        for micro, batch in enumerate(loader, start=1):
-            video = batch["video"].to(device, non_blocking=True)
-            texts = drop_captions(list(batch["texts"]), config.diffusion.text_dropout, generator)
-            context, mask = model.encode(texts)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
-                loss = diffusion.training_loss(forward, video, context, mask, generator)
-            (loss / tc.grad_accum).backward()
-            window_loss += loss.detach()
-            window_count += 1
-            window_videos += len(video)
-            if micro % tc.grad_accum:
-                continue
+    try:
+        while step < num_steps:
+            # A resumed run may start mid-epoch: skip the micro-batches this epoch already consumed.
+            first = (step - epoch * per_epoch) * tc.grad_accum * tc.batch_size
+            order = epoch_order(len(train_set), tc.seed, epoch)[first : per_epoch * tc.grad_accum * tc.batch_size]
+            loader = DataLoader(
+                train_set, batch_size=tc.batch_size, sampler=order, collate_fn=collate, drop_last=True,
+                num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
+                worker_init_fn=_leave_stop_signals_to_the_main_process,
+            )
+            for micro, batch in enumerate(loader, start=1):
+                video = batch["video"].to(device, non_blocking=True)
+                texts = drop_captions(list(batch["texts"]), config.diffusion.text_dropout, generator)
+                context, mask = model.encode(texts)
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
+                    loss = diffusion.training_loss(forward, video, context, mask, generator)
+                (loss / tc.grad_accum).backward()
+                step_loss += loss.detach()
+                window_videos += len(video)
+                if micro % tc.grad_accum:
+                    continue
 
-            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if ema_model is not None and step % config.ema.update_every == 0:
-                decay = ema_decay(ema_updates, config.ema.decay)
-                update_ema(ema_model.unet, model.unet, decay)
-                if not config.text.freeze:
-                    update_ema(ema_model.text_encoder, model.text_encoder, decay)
-                ema_updates += 1
-            bar.update(1)
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                unread.append(torch.stack([step_loss / tc.grad_accum, grad_norm.detach().float()]))
+                step_loss.zero_()
+                step += 1
+                if ema_model is not None and step % config.ema.update_every == 0:
+                    decay = ema_decay(ema_updates, config.ema.decay)
+                    update_ema(ema_model.unet, model.unet, decay)
+                    if not config.text.freeze:
+                        update_ema(ema_model.text_encoder, model.text_encoder, decay)
+                    ema_updates += 1
+                bar.update(1)
 
-            if step % tc.log_every == 0 or step == num_steps:
-                now = time.perf_counter()
-                last_loss = window_loss.item() / window_count
-                memory = hardware.memory_metrics(device)
-                mem_samples.append(next(iter(memory.values())))
-                tracker.log_metrics(
-                    {
-                        "train/loss": last_loss,
-                        "train/lr": scheduler.get_last_lr()[0],
-                        "train/grad_norm": float(grad_norm),
-                        "train/videos_per_s": window_videos / max(now - window_start, 1e-9),
-                        **memory,
-                    },
-                    step=step,
-                )
-                bar.set_postfix(loss=f"{last_loss:.4f}", epoch=epoch)
-                window_loss.zero_()
-                window_count, window_videos, window_start = 0, 0, now
-            interrupted = should_stop is not None and should_stop(step)
-            if step == num_steps or interrupted:
+                if step % tc.log_every == 0 or step == num_steps:
+                    read_steps()
+                    now = time.perf_counter()
+                    last_loss = sum(window_losses) / len(window_losses)
+                    memory = hardware.memory_metrics(device)
+                    mem_samples.append(next(iter(memory.values())))
+                    tracker.log_metrics(
+                        {
+                            "train/loss": last_loss,
+                            "train/lr": scheduler.get_last_lr()[0],
+                            "train/grad_norm": last_grad_norm,
+                            "train/videos_per_s": window_videos / max(now - window_start, 1e-9),
+                            **memory,
+                        },
+                        step=step,
+                    )
+                    bar.set_postfix(loss=f"{last_loss:.4f}", epoch=epoch)
+                    window_losses.clear()
+                    window_videos, window_start = 0, now
+                # Asked only while steps remain: a stop request at the last step changes nothing.
+                interrupted = step < num_steps and should_stop is not None and should_stop(step)
+                if step == num_steps or interrupted:
+                    break
+
+            if step < (epoch + 1) * per_epoch:
+                break  # stopped inside an epoch: by train.max_steps or by should_stop
+            read_steps()
+            epoch += 1
+            val = validation_loss()
+            tracker.log_metrics({"val/loss": val}, step=step)
+            if epoch % tc.checkpoint_every == 0 or step == num_steps:
+                last_checkpoint = checkpoint(epoch, val)
+                if not interrupted:
+                    write_samples(f"epoch_{epoch:04d}")
+            if interrupted:
                 break
+        bar.close()
 
-        if step < (epoch + 1) * per_epoch:
-            break  # stopped inside an epoch: by train.max_steps or by should_stop
-        epoch += 1
-        val = validation_loss()
-        tracker.log_metrics({"val/loss": val}, step=step)
-        if epoch % tc.checkpoint_every == 0 or step == num_steps:
-            last_checkpoint = checkpoint(epoch, val)
-            write_samples(f"epoch_{epoch:04d}")
-    bar.close()
-
-    if last_checkpoint is None or last_checkpoint.name != checkpoint_name(step):
-        last_checkpoint = checkpoint(epoch, validation_loss())
-        if not interrupted:
-            write_samples(f"step_{step:08d}")
+        read_steps()
+        if last_checkpoint is None or last_checkpoint.name != checkpoint_name(step):
+            # A stop checkpoint does not compete for the best: the uninterrupted run has none at this step,
+            # and the resumed run must end with the same best checkpoint. It also saves a validation pass
+            # in the grace period between a scheduler's SIGTERM and its SIGKILL.
+            last_checkpoint = checkpoint(epoch, math.inf if interrupted else validation_loss())
+            if not interrupted:
+                write_samples(f"step_{step:08d}")
+    except torch.cuda.OutOfMemoryError as error:
+        raise TrainingOutOfMemory(step, config, device, error) from error
     train_time = elapsed_before + time.perf_counter() - start
 
-    # --- summary ---------------------------------------------------------------------------------
-    summary = {"summary/train_time_s": train_time, "summary/steps": float(step)}
-    if device.type == "cuda":
-        summary["summary/peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / hardware.GIB
-        summary["summary/avg_gpu_mem_gib"] = sum(mem_samples) / max(1, len(mem_samples))
-    else:
-        summary["summary/peak_cpu_rss_gib"] = hardware.peak_rss_gib()
-    tracker.log_metrics(summary, step=step)
+    # --- summary (of a whole run: an interrupted one gets it when it is resumed and ends) -------------------
+    if not interrupted:
+        summary = {"summary/train_time_s": train_time, "summary/steps": float(step)}
+        if device.type == "cuda":
+            summary["summary/peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / hardware.GIB
+            summary["summary/avg_gpu_mem_gib"] = sum(mem_samples) / max(1, len(mem_samples))
+        else:
+            summary["summary/peak_cpu_rss_gib"] = hardware.peak_rss_gib()
+        tracker.log_metrics(summary, step=step)
     metadata.update({"train_time_s": train_time, "steps": step, "epochs": epoch, "best_val_loss": best_val_loss,
                      "best_checkpoint": best_checkpoint.name if best_checkpoint else None,
                      "text_cache_size": model.text_encoder.cache_size})
@@ -330,6 +378,15 @@ def train(
     tracker.log_artifact(run_dir / "metadata.json")
     return TrainResult(step, epoch, train_time, last_loss, best_val_loss, best_checkpoint, last_checkpoint, run_dir,
                        interrupted)
+
+
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """DataLoader workers ignore SIGINT and SIGTERM. Ctrl-C (and a scheduler's SIGTERM to the process group)
+    reaches every process; a worker that died of it would fail the step the main process is finishing
+    before it checkpoints. Workers still end with the main process, which shuts them down (or, if it is
+    killed, their watchdog sees it gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _slug(text: str, limit: int = 40) -> str:
