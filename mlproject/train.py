@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
               f"before the entry point starts. Pass --experiment-name {args.experiment} to `mlflow run` to group it.",
               file=sys.stderr)
 
+    if "resume_with" in active.data.tags:  # it named this continuation; a later stop writes a new one
+        mlflow.MlflowClient().delete_tag(run_id, "resume_with")
     tracker = MLflowTracker(run_id, resumed=resume_run is not None)
     run_dir = Path(config.train.output_dir) / run_id
     status, code = "FAILED", 1

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,3 +31,54 @@ def subprocess_env(store: Path) -> dict[str, str]:
 
 def mlflow_cli() -> list[str]:
     return [sys.executable, "-m", "mlflow"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def mlflow_server(folder: Path, port: int, env: dict[str, str]) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1:`port`, its SQLite store and artifacts in `folder`; yields its URI.
+
+    It runs in its own process group and is stopped with it: `mlflow server` starts uvicorn and job
+    workers that a terminate() of the parent alone would leave running (and holding the port).
+    """
+    server_env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(
+        [*mlflow_cli(), "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--serve-artifacts",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        cwd=folder, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server on port {port} did not start (exit code {server.poll()})") from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        _stop_process_group(server)
+
+
+def _stop_process_group(leader: subprocess.Popen) -> None:
+    """SIGTERM to the group, SIGKILL to what is left after 30 s; returns when no process of it remains."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader.pid, signum)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            leader.poll()  # reap the leader, or the group never looks empty
+            try:
+                os.killpg(leader.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)

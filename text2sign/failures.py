@@ -38,7 +38,8 @@ class TrainingDiverged(TrainingFailure):
             before = "no step before it had a finite loss"
         kept = (f"The last good checkpoint, {last_checkpoint}, is kept; nothing after the divergence was saved."
                 if last_checkpoint else "No checkpoint was written before the divergence, and none after it.")
-        precision = ("bf16 autocast overflowing (train.precision=bf16: try train.precision=fp32 to rule it out)"
+        precision = ("bf16 autocast, which keeps 8 bits of mantissa (train.precision=bf16: rerun with "
+                     "train.precision=fp32 to rule it out)"
                      if tc.precision == "bf16" and device.type == "cuda" else "a numerical overflow in fp32 (rare: look at the other causes first)")
         super().__init__(
             f"training diverged: {quantity} was {value} at step {step}; {before}. {kept} "
@@ -69,13 +70,13 @@ class TrainingOutOfMemory(TrainingFailure):
                          f'train.grad_accum={accum}" (added to your other overrides)')
         if not m.gradient_checkpointing:
             fixes.append("model.gradient_checkpointing=true, which recomputes activations in the backward pass "
-                         "(less memory, about a third slower)")
+                         "(less memory for more compute)")
         if tc.precision != "bf16":
             fixes.append("train.precision=bf16, which halves the activations")
         if not fixes:
             fixes.append("a smaller model (model.channels) or shorter, smaller clips (data.num_frames, data.image_size)")
         super().__init__(
-            f"out of GPU memory at step {step} with {batch}. {memory_report(device)}{_requested(error)} "
+            f"out of GPU memory with {step} steps done, at {batch}. {memory_report(device)}{_requested(error)} "
             f"Fix: {'; or '.join(fixes)}."
         )
 
