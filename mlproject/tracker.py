@@ -203,7 +203,7 @@ class MLflowTracker:
                 self._note_failure(error)
                 return
             self.pending.popleft()
-        self._retry_s = self._first_retry_s
+        self._retry_s, self._next_attempt = self._first_retry_s, 0.0
         if self.outage is not None:
             self._report_outage()
 
@@ -263,7 +263,11 @@ class MLflowTracker:
         counts = {"metrics": 0, "artifact": 0}
         for kind, payload in self.pending:
             counts[kind] = counts.get(kind, 0) + (len(payload) if kind == "metrics" else 1)
-        parts = [f"{counts['metrics']} metric values", f"{counts['artifact']} artifacts"]
+        parts = [_count(counts["metrics"], "metric value"), _count(counts["artifact"], "artifact")]
         parts += [f"the {kind}" for kind in ("params", "tags") if counts.get(kind)]
         parts += [f"the final status ({payload})" for kind, payload in self.pending if kind == "status"]
         return ", ".join(parts)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'s' if n != 1 else ''}"

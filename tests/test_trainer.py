@@ -78,6 +78,24 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
     final, resumed_final = load_checkpoint(whole.last_checkpoint), load_checkpoint(resumed.last_checkpoint)
     for key, value in final["model"].items():
         assert torch.equal(value, resumed_final["model"][key]), key
+    assert resumed.best_checkpoint.name == whole.best_checkpoint.name  # the stop checkpoint is never the best
+
+
+def test_a_stop_at_an_epoch_end_checkpoints_without_samples_or_summary_and_resumes_exactly(tmp_path):
+    config = resolve_config("baseline", "tiny", overrides="train.epochs=2")
+    assert steps_per_epoch(config) == 4
+    whole = train(config, tmp_path / "whole", progress=False)
+    tracker = MemoryTracker()
+    stopped = train(config, tmp_path / "stopped", tracker, progress=False, should_stop=lambda step: step == 4)
+    assert stopped.interrupted and stopped.steps == 4 and stopped.last_checkpoint.name == "step_00000004.pt"
+    assert not (tmp_path / "stopped" / "samples").exists()  # a scheduler's grace period is not spent on GIFs
+    assert tracker.history("val/loss") and not [k for _, k, _ in tracker.metrics if k.startswith("summary/")]
+    resumed = train(config, tmp_path / "resumed", resume_from=stopped.last_checkpoint, progress=False)
+    final, resumed_final = load_checkpoint(whole.last_checkpoint), load_checkpoint(resumed.last_checkpoint)
+    for part in ("model", "ema"):
+        for key, value in final[part].items():
+            assert torch.equal(value, resumed_final[part][key]), (part, key)
+    assert resumed.best_checkpoint.name == whole.best_checkpoint.name
 
 
 def test_text_finetuned_trains_the_encoder(tmp_path):
