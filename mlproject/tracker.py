@@ -34,6 +34,7 @@ _PARAM_BATCH = 100
 _METRIC_BATCH = 1000
 _TAG_BATCH = 100
 _TAG_VALUE_LIMIT = 5000  # MLflow's limit is 8000 characters; leave room
+_FINAL_RETRY_S = 5.0
 
 # MLflow's HTTP client retries a failed request 7 times with exponential back-off (about 4 minutes) and
 # waits up to 120 s for each answer, so an unreachable server would freeze training for minutes at every
@@ -138,7 +139,8 @@ class MLflowTracker:
             print(f"waiting up to {wait_s:.0f} s for the tracking server to take {self._describe_pending()}",
                   file=sys.stderr, flush=True)
         while self.pending and time.monotonic() < deadline:
-            time.sleep(max(0.0, min(self._retry_s, deadline - time.monotonic())))
+            # No training left to hold up: try often, so a server that comes back is used at once.
+            time.sleep(max(0.0, min(_FINAL_RETRY_S, deadline - time.monotonic())))
             self._deliver_pending(force=True)
         if not self.pending:
             return True
