@@ -74,15 +74,20 @@ class Outage:
 class MLflowTracker:
     """Implements text2sign.tracking.Tracker against one MLflow run, and keeps a local copy of every metric.
 
+    `hold_when_unavailable=True` (training) holds what an unavailable store could not take and retries it;
+    the caller must then `finish` the run, which delivers or saves the rest. Otherwise (short entry points)
+    an unavailable store raises at once, as a plain MLflow call would.
+
     `resumed=True` for a process that continues a run: the steps it replays between the run's last
     checkpoint and the crash are already in the store, and MLflow cannot delete metric values, so a
     (key, step) the run already has is not logged again. An exact resume replays the same values.
     """
 
-    def __init__(self, run_id: str, client: MlflowClient | None = None, resumed: bool = False,
-                 retry_after_s: float = 2.0, max_retry_after_s: float = 60.0):
+    def __init__(self, run_id: str, client: MlflowClient | None = None, hold_when_unavailable: bool = False,
+                 resumed: bool = False, retry_after_s: float = 2.0, max_retry_after_s: float = 60.0):
         self.run_id = run_id
         self.client = client or MlflowClient()
+        self.hold_when_unavailable = hold_when_unavailable
         self.history: list[tuple[int, str, float]] = []
         self.pending: deque[tuple[str, Any]] = deque()
         self.step = 0
@@ -90,14 +95,14 @@ class MLflowTracker:
         self.outage_reports: list[str] = []
         self._first_retry_s, self._max_retry_s = retry_after_s, max_retry_after_s
         self._retry_s, self._next_attempt = retry_after_s, 0.0
-        self._logged: set[tuple[str, int]] = set()
+        self._logged_before: set[tuple[str, int]] = set()  # by the processes this one resumes
         if resumed:
             self._read_logged_steps()
 
     def _read_logged_steps(self) -> None:
         for key in self.client.get_run(self.run_id).data.metrics:
             for metric in self.client.get_metric_history(self.run_id, key):
-                self._logged.add((key, metric.step))
+                self._logged_before.add((key, metric.step))
                 self.history.append((metric.step, key, metric.value))
         self.history.sort(key=lambda row: row[0])
 
@@ -108,8 +113,7 @@ class MLflowTracker:
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         self.step = step
-        fresh = {k: float(v) for k, v in metrics.items() if (k, step) not in self._logged}
-        self._logged.update((k, step) for k in fresh)
+        fresh = {k: float(v) for k, v in metrics.items() if (k, step) not in self._logged_before}
         self.history.extend((step, k, v) for k, v in fresh.items())
         timestamp = int(mlflow.utils.time.get_current_time_millis())
         rows = [[k, v, timestamp, step] for k, v in fresh.items()]
@@ -166,7 +170,7 @@ class MLflowTracker:
     def from_undelivered(cls, path: Path, client: MlflowClient | None = None) -> MLflowTracker:
         """A tracker holding what an earlier process could not deliver, ready for `finish`."""
         saved = json.loads(path.read_text())
-        tracker = cls(saved["run_id"], client or MlflowClient(saved["tracking_uri"]))
+        tracker = cls(saved["run_id"], client or MlflowClient(saved["tracking_uri"]), hold_when_unavailable=True)
         tracker.step = saved["step"]
         tracker.outage = Outage(**saved["outage"]) if saved["outage"] else None
         tracker.outage_reports = saved["outage_reports"]
@@ -199,7 +203,7 @@ class MLflowTracker:
             try:
                 self._deliver(kind, payload)
             except Exception as error:
-                if not is_unavailable(error):
+                if not (self.hold_when_unavailable and is_unavailable(error)):
                     self.pending.popleft()  # a refused request will be refused again: report it, do not retry it
                     raise
                 self._note_failure(error)

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "resume_with" in active.data.tags:  # it named this continuation; a later stop writes a new one
         mlflow.MlflowClient().delete_tag(run_id, "resume_with")
-    tracker = MLflowTracker(run_id, resumed=resume_run is not None)
+    tracker = MLflowTracker(run_id, hold_when_unavailable=True, resumed=resume_run is not None)
     run_dir = Path(config.train.output_dir) / run_id
     status, code = "FAILED", 1
     with GracefulStop() as stop:

@@ -61,7 +61,7 @@ def test_an_outage_holds_metrics_and_delivers_them_in_order_then_reports_the_gap
     _, client, experiment = store
     run_id = client.create_run(experiment).info.run_id
     flaky = FlakyClient(client, failures=3)
-    tracker = MLflowTracker(run_id, flaky, retry_after_s=0)
+    tracker = MLflowTracker(run_id, flaky, hold_when_unavailable=True, retry_after_s=0)
     for step in range(1, 7):
         tracker.log_metrics({"train/loss": 1.0 / step, "train/lr": 0.1}, step)
     assert steps(client, run_id, "train/loss") == steps(client, run_id, "train/lr") == [1, 2, 3, 4, 5, 6]
@@ -78,7 +78,7 @@ def test_during_an_outage_retries_wait_for_their_interval(store):
     _, client, experiment = store
     run_id = client.create_run(experiment).info.run_id
     flaky = FlakyClient(client, failures=1)
-    tracker = MLflowTracker(run_id, flaky, retry_after_s=3600)
+    tracker = MLflowTracker(run_id, flaky, hold_when_unavailable=True, retry_after_s=3600)
     for step in range(1, 11):
         tracker.log_metrics({"train/loss": 0.5}, step)
     assert flaky.attempts == 1 and steps(client, run_id, "train/loss") == []  # training was not held up
@@ -90,7 +90,7 @@ def test_during_an_outage_retries_wait_for_their_interval(store):
 def test_a_request_the_store_refuses_is_raised_not_retried(store):
     _, client, experiment = store
     run_id = client.create_run(experiment).info.run_id
-    tracker = MLflowTracker(run_id, client)
+    tracker = MLflowTracker(run_id, client, hold_when_unavailable=True)
     with pytest.raises(MlflowException) as caught:
         tracker.set_tags({"": "a tag needs a name"})
     assert not is_unavailable(caught.value) and not tracker.pending
@@ -104,7 +104,7 @@ def test_a_store_down_at_the_end_leaves_a_file_that_deliver_uploads(store, capsy
     checkpoint = folder / "step_00000002.pt"
     checkpoint.write_bytes(b"weights")
     flaky = FlakyClient(client, failures=10**6)
-    tracker = MLflowTracker(run_id, flaky, retry_after_s=0.05)
+    tracker = MLflowTracker(run_id, flaky, hold_when_unavailable=True, retry_after_s=0.05)
     tracker.log_metrics({"train/loss": 0.9}, 1)
     tracker.log_metrics({"train/loss": 0.8}, 2)
     tracker.log_artifact(checkpoint, "checkpoints")
@@ -140,6 +140,15 @@ def test_a_resumed_run_logs_each_step_once_and_exports_the_whole_history(store, 
     assert [(m.step, m.value) for m in history] == [(s, s / 10) for s in range(1, 9)]
     csv = resumed.write_metric_log(tmp_path / "metrics.csv").read_text().splitlines()
     assert csv[0] == "step,metric,value" and len([line for line in csv if ",train/loss," in line]) == 8
+
+
+def test_without_holding_an_unavailable_store_raises_at_once(store):
+    _, client, experiment = store
+    run_id = client.create_run(experiment).info.run_id
+    tracker = MLflowTracker(run_id, FlakyClient(client, failures=1))  # what evaluation uses: a short run
+    with pytest.raises(MlflowException, match="Connection refused"):
+        tracker.log_metrics({"eval/fsd": 1.0}, 8)
+    assert not tracker.pending
 
 
 @pytest.mark.parametrize(("error", "retry"), [
