@@ -36,7 +36,7 @@ def run_three_at_once(store: Path, env: dict[str, str]) -> None:
         assert process.wait(timeout=900) == 0, (store / f"seed{seed}.log").read_text()[-3000:]
 
 
-def assert_every_run_finished_with_every_step_once(client: MlflowClient, runs: int, steps: int) -> None:
+def assert_every_run_finished_with_every_step_once(client: MlflowClient, runs: int, steps: int, epochs: int) -> None:
     found = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
     assert len(found) == runs and all(run.info.status == "FINISHED" for run in found)
     for run in found:
@@ -44,7 +44,7 @@ def assert_every_run_finished_with_every_step_once(client: MlflowClient, runs: i
             logged = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert len(logged) == len(set(logged)), (run.info.run_name, key, logged)
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "train/loss")) == list(range(1, steps + 1))
-        assert len(client.list_artifacts(run.info.run_id, "checkpoints")) == steps // 4  # one per epoch
+        assert len(client.list_artifacts(run.info.run_id, "checkpoints")) == epochs  # one per epoch
 
 
 def test_three_runs_at_once_into_one_sqlite_store_lose_no_metric(tmp_path):
@@ -52,7 +52,7 @@ def test_three_runs_at_once_into_one_sqlite_store_lose_no_metric(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client.create_experiment(EXPERIMENT, artifact_location=str(tmp_path / "artifacts"))
     run_three_at_once(tmp_path, subprocess_env(tmp_path))
-    assert_every_run_finished_with_every_step_once(client, runs=3, steps=8)
+    assert_every_run_finished_with_every_step_once(client, runs=3, steps=8, epochs=2)
 
 
 def test_three_runs_at_once_into_one_mlflow_server_lose_no_metric(tmp_path):
@@ -60,7 +60,7 @@ def test_three_runs_at_once_into_one_mlflow_server_lose_no_metric(tmp_path):
     with mlflow_server(tmp_path, free_port(), env) as uri:
         env["MLFLOW_TRACKING_URI"] = uri
         run_three_at_once(tmp_path, env)
-        assert_every_run_finished_with_every_step_once(MlflowClient(uri), runs=3, steps=8)
+        assert_every_run_finished_with_every_step_once(MlflowClient(uri), runs=3, steps=8, epochs=2)
 
 
 def wait_for_step(client: MlflowClient, process: subprocess.Popen, log: Path, step: int) -> None:
@@ -94,7 +94,7 @@ def test_a_tracking_server_that_goes_away_mid_run_costs_no_metric_and_the_gap_is
     with mlflow_server(tmp_path, port, env):  # the same store, the same port: the server is back
         assert process.wait(timeout=600) == 0, (tmp_path / "train.log").read_text()[-3000:]
         client = MlflowClient(uri)
-        assert_every_run_finished_with_every_step_once(client, runs=1, steps=steps)
+        assert_every_run_finished_with_every_step_once(client, runs=1, steps=steps, epochs=8)
         (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
         first, last = map(int, re.match(r"steps (\d+)-(\d+): ", run.data.tags["tracking/outages"]).groups())
         assert first < steps and last > first  # it began mid-run, and training went on through it
