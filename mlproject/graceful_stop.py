@@ -18,9 +18,10 @@ class GracefulStop:
     """While installed, SIGINT/SIGTERM ask the training loop to stop at the next step boundary.
 
     The loop polls `should_stop` inside `polled()`. Outside it (setup, evaluation, registration) nothing
-    polls, so a signal raises KeyboardInterrupt at once, as does the same signal a second time: the
-    user who presses Ctrl-C twice wants out now. A *different* second signal is taken as the same
-    request: `mlflow run` answers the Ctrl-C it receives itself by sending its entry point SIGTERM.
+    polls, so a first signal there raises KeyboardInterrupt at once, as does the same signal a second
+    time anywhere: the user who presses Ctrl-C twice wants out now. A *different* later signal is taken
+    as the same request and changes nothing: `mlflow run` answers the Ctrl-C it receives itself by
+    sending its entry point SIGTERM, which must not cut short the checkpoint or the run's final status.
     """
 
     def __init__(self) -> None:
@@ -59,11 +60,11 @@ class GracefulStop:
         return signal.Signals(self.signum or signal.SIGINT).name
 
     def _handle(self, signum: int, frame: object) -> None:
-        repeated = signum in self._received
+        first, repeated = not self._received, signum in self._received
         self._received.add(signum)
         self.signum = self.signum or signum
-        if not self._polled or repeated:
+        if repeated or (first and not self._polled):
             raise KeyboardInterrupt(signal.Signals(signum).name)
-        if len(self._received) == 1:
+        if first:
             print(f"\n{signal.Signals(signum).name} received: finishing this step and writing a checkpoint; "
                   "send it again to stop at once.", file=sys.stderr, flush=True)

@@ -28,6 +28,16 @@ def test_a_signal_during_training_asks_to_stop_and_the_same_one_again_stops_at_o
             send(signal.SIGTERM)
 
 
+def test_after_training_stopped_a_different_signal_does_not_cut_the_wrap_up_short():
+    with GracefulStop() as stop:
+        with stop.polled():
+            send(signal.SIGINT)  # Ctrl-C in the terminal reaches `mlflow run` and the entry point
+        send(signal.SIGTERM)  # `mlflow run` then cancels its child, while the run is being marked KILLED
+        assert stop.exit_code == 130
+        with pytest.raises(KeyboardInterrupt):
+            send(signal.SIGINT)
+
+
 def test_outside_the_training_loop_a_signal_stops_at_once_and_handlers_are_restored():
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with GracefulStop() as stop:
