@@ -5,6 +5,7 @@ to a file that `mlproject.deliver` uploads. A resumed run never logs a step twic
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 import requests
@@ -140,6 +141,23 @@ def test_a_resumed_run_logs_each_step_once_and_exports_the_whole_history(store, 
     assert [(m.step, m.value) for m in history] == [(s, s / 10) for s in range(1, 9)]
     csv = resumed.write_metric_log(tmp_path / "metrics.csv").read_text().splitlines()
     assert csv[0] == "step,metric,value" and len([line for line in csv if ",train/loss," in line]) == 8
+
+
+@pytest.mark.slow
+def test_a_sqlite_store_locked_past_its_busy_timeout_is_held_and_retried_not_fatal(store):
+    folder, client, experiment = store
+    run_id = client.create_run(experiment).info.run_id
+    tracker = MLflowTracker(run_id, client, hold_when_unavailable=True, retry_after_s=0)
+    other_writer = sqlite3.connect(folder / "mlflow.db")
+    other_writer.execute("BEGIN EXCLUSIVE")  # as a busy parallel run would, for longer than MLflow waits (20 s)
+    try:
+        tracker.log_metrics({"train/loss": 0.5}, 1)
+        assert tracker.outage is not None and "database is locked" in tracker.outage.error
+    finally:
+        other_writer.rollback()
+        other_writer.close()
+    tracker.log_metrics({"train/loss": 0.4}, 2)
+    assert steps(client, run_id, "train/loss") == [1, 2] and tracker.outage is None
 
 
 def test_without_holding_an_unavailable_store_raises_at_once(store):
