@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 import sys
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--text-encoder", default="config",
                         help="config: the run's encoder; random: a random table of MiniLM's shape (no package needed)")
     parser.add_argument("--overrides", default="", help='config overrides, e.g. "train.compile=true data.num_workers=4"')
+    parser.add_argument("--switches", default="all",
+                        help="fast-path switches to measure on and off: all, none, or a comma list of "
+                             "bf16,compile,ema_every,workers,grad_checkpointing")
     parser.add_argument("--output", default="bench")
     parser.add_argument("--log", default="true", help="false: print and write JSON, no MLflow run")
     parser.add_argument("--experiment", default=EXPERIMENT)
@@ -40,7 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from text2sign.benchmark import BenchSettings, format_table, run_benchmark
+    from text2sign.benchmark import (SWITCH_KEYS, BenchSettings, ablate_switches, format_switches, format_table,
+                                     run_benchmark)
 
     try:
         if args.device not in ("cuda", "cpu"):
@@ -53,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
                                  sample_videos=max(1, non_negative_int("sample_videos", args.sample_videos)),
                                  text_encoder=args.text_encoder)
         log = flag("log", args.log)
+        switches = {"all": list(SWITCH_KEYS), "none": []}.get(args.switches.strip()) \
+            or [s.strip() for s in args.switches.split(",") if s.strip()]
+        unknown = [s for s in switches if s not in SWITCH_KEYS]
+        if unknown:
+            raise ConfigError(f"switches: unknown {', '.join(unknown)}; known: all, none, {', '.join(SWITCH_KEYS)}.")
         import torch
 
         if args.device == "cuda" and not torch.cuda.is_available():
@@ -65,10 +75,15 @@ def main(argv: list[str] | None = None) -> int:
 
     result = run_benchmark(config, settings, torch.device(args.device), progress=print)
     table = format_table(result)
+    switch_rows = ablate_switches(config, settings, torch.device(args.device), switches, progress=print) if switches else []
+    if switch_rows:
+        table += "\n\nFast-path switches (our UNet, training videos/s, everything else as configured):\n\n"
+        table += format_switches(switch_rows)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     stem = f"bench_{args.scale}_{args.device}"
-    (output / f"{stem}.json").write_text(json.dumps(result.to_dict(), indent=2))
+    figures = {**result.to_dict(), "switches": [{**asdict(row), "gain": row.gain} for row in switch_rows]}
+    (output / f"{stem}.json").write_text(json.dumps(figures, indent=2))
     (output / f"{stem}.md").write_text(f"{result.device_name}, {result.date}, scale {args.scale}\n\n{table}\n")
 
     if log:
@@ -96,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         if ours.peak_mem_gib is not None:
             metrics["bench/peak_mem_gib"] = ours.peak_mem_gib
             metrics["bench/diffusers_peak_mem_gib"] = theirs.peak_mem_gib
+        metrics.update({f"bench/switch_gain/{row.key}": row.gain for row in switch_rows})
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(output / f"{stem}.json"))
         mlflow.log_artifact(str(output / f"{stem}.md"))

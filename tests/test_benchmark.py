@@ -38,6 +38,7 @@ def test_bench_entry_point_logs_a_bench_run_and_prints_the_speedup_last(tmp_path
     out = subprocess.run(
         [*mlflow_cli(), "run", str(REPO), "-e", "bench", "-P", "scale=tiny", "-P", "device=cpu", "-P", "steps=2",
          "-P", "warmup_steps=1", "-P", "sample_videos=1", "-P", f"output={tmp_path / 'bench'}",
+         "-P", "switches=ema_every,bf16", "-P", "overrides=ema.update_every=2",
          "--env-manager", "local", "--experiment-name", "text2sign-bench"],
         cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
     )
@@ -54,13 +55,16 @@ def test_bench_entry_point_logs_a_bench_run_and_prints_the_speedup_last(tmp_path
         assert set(model["sample_s_per_video"]) == {"ddim_50", "dpmsolverpp_20"}
         assert model["mfu"] is None and model["peak_mem_gib"] is None  # CPU: no peak to divide by, no GPU memory
     assert f"{figures['speedup']:.2f}x" in last
+    # bf16 autocast does nothing on a CPU, so only the EMA switch is measured there.
+    (switch,) = figures["switches"]
+    assert switch["key"] == "ema_every" and switch["gain"] == pytest.approx(switch["on_videos_per_s"] / switch["off_videos_per_s"])
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("text2sign-bench")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.tags["bench"] == "true" and run.info.status == "FINISHED"
     for key in ("bench/ours_videos_per_s", "bench/diffusers_videos_per_s", "bench/speedup", "bench/data_wait_frac",
-                "bench/ema_frac"):
+                "bench/ema_frac", "bench/switch_gain/ema_every"):
         assert key in run.data.metrics, key
     assert run.data.metrics["bench/speedup"] == pytest.approx(figures["speedup"])
 
@@ -72,6 +76,7 @@ def test_bench_entry_point_logs_a_bench_run_and_prints_the_speedup_last(tmp_path
         (["--device", "cpu", "--scale", "full"], "use -P scale=small"),
         (["--device", "cpu", "--text-encoder", "bert"], "text_encoder: got 'bert'"),
         (["--device", "cpu", "--scale", "huge"], "huge"),
+        (["--device", "cpu", "--switches", "turbo"], "switches: unknown turbo"),
     ] + ([] if torch.cuda.is_available() else [(["--device", "cuda"], "no CUDA device is visible")]),
 )
 def test_bad_bench_input_is_a_usage_error_naming_the_fix(tmp_path, args, message):

@@ -272,7 +272,7 @@ def _loader(dataset, config: Config, device: torch.device) -> Callable[[], Itera
 
 
 def measure_model(name: str, denoiser: nn.Module, config: Config, text: TextTable, settings: BenchSettings,
-                  device: torch.device, batches: Callable[[], Iterator[dict]]) -> ModelFigures:
+                  device: torch.device, batches: Callable[[], Iterator[dict]], sampling: bool = True) -> ModelFigures:
     denoiser.to(device).train()
     step = TrainingStep(denoiser, config, text, device)
     timer = Timer(device)
@@ -306,7 +306,7 @@ def measure_model(name: str, denoiser: nn.Module, config: Config, text: TextTabl
 
     # "dpmsolver++" -> "dpmsolverpp": MLflow metric names allow no "+".
     samples = {f"{sampler.replace('+', 'p')}_{steps}": _sampling_seconds(denoiser, text, config, settings, device, sampler, steps)
-               for sampler, steps in settings.samplers}
+               for sampler, steps in settings.samplers} if sampling else {}
     return ModelFigures(
         name=name,
         parameters=sum(p.numel() for p in denoiser.parameters()),
@@ -382,6 +382,84 @@ def run_benchmark(config: Config, settings: BenchSettings, device: torch.device,
                   "compile": config.train.compile, "num_workers": config.data.num_workers},
         models=figures,
     )
+
+
+# The fast path, one switch at a time: its name, the overrides that turn it on and off, and where it
+# applies. Each is measured by flipping it from the configured setting, everything else unchanged.
+SWITCHES: tuple[tuple[str, dict[str, object], dict[str, object], tuple[str, ...]], ...] = (
+    ("bf16 autocast", {"train.precision": "bf16"}, {"train.precision": "fp32"}, ("cuda",)),
+    ("torch.compile", {"train.compile": True}, {"train.compile": False}, ("cuda", "cpu")),
+    ("EMA every ema.update_every steps (vs every step)", {}, {"ema.update_every": 1}, ("cuda", "cpu")),
+    ("DataLoader workers (vs in the training process)", {}, {"data.num_workers": 0}, ("cuda", "cpu")),
+    ("gradient checkpointing", {"model.gradient_checkpointing": True}, {"model.gradient_checkpointing": False},
+     ("cuda", "cpu")),
+)
+
+
+SWITCH_KEYS = ("bf16", "compile", "ema_every", "workers", "grad_checkpointing")  # short names for the command line
+
+
+@dataclass
+class SwitchFigures:
+    key: str  # one of SWITCH_KEYS
+    switch: str
+    on_videos_per_s: float
+    off_videos_per_s: float
+    on_peak_mem_gib: float | None
+    off_peak_mem_gib: float | None
+
+    @property
+    def gain(self) -> float:
+        return self.on_videos_per_s / self.off_videos_per_s
+
+
+def ablate_switches(config: Config, settings: BenchSettings, device: torch.device, names: list[str] | None = None,
+                    progress: Callable[[str], None] = lambda message: None) -> list[SwitchFigures]:
+    """Training videos/s of our UNet with each fast-path switch on and off, the rest as configured.
+
+    A switch whose "on" is the configured setting is measured once more with it off, and vice versa;
+    switches that do nothing on this device (bf16 autocast on a CPU), or whose on and off are the same
+    config, are left out. Workers are only
+    compared when the config uses some. `names`: the switches (by SWITCH_KEYS key) to measure, else all.
+    """
+    from text2sign.config import apply_overrides, to_json
+
+    dataset = build_dataset(config.data, "train")
+    text = TextTable(config, dataset.texts, settings.text_encoder, device, settings.seed)
+    measured: dict[str, ModelFigures] = {}
+
+    def measure(overrides: dict[str, object]) -> ModelFigures:
+        variant = apply_overrides(config, overrides, source="bench switch")
+        key = to_json(variant)
+        if key not in measured:
+            torch.manual_seed(settings.seed)
+            batches = _loader(build_dataset(variant.data, "train"), variant, device)
+            measured[key] = measure_model("ours", UNet3D(variant.model, context_dim=text.dim), variant, text, settings,
+                                          device, batches, sampling=False)
+        return measured[key]
+
+    rows = []
+    for key, (name, on, off, devices) in zip(SWITCH_KEYS, SWITCHES):
+        if names is not None and key not in names:
+            continue
+        if device.type not in devices or (name.startswith("DataLoader") and config.data.num_workers == 0):
+            continue
+        if to_json(apply_overrides(config, on)) == to_json(apply_overrides(config, off)):
+            continue  # e.g. EMA already every step: nothing to compare
+        progress(f"switch: {name}")
+        on_figures, off_figures = measure(on), measure(off)
+        rows.append(SwitchFigures(key, name, on_figures.videos_per_s, off_figures.videos_per_s,
+                                  on_figures.peak_mem_gib, off_figures.peak_mem_gib))
+    return rows
+
+
+def format_switches(rows: list[SwitchFigures]) -> str:
+    lines = ["| switch | videos/s on | videos/s off | gain | peak GiB on / off |", "|---|---|---|---|---|"]
+    for row in rows:
+        memory = ("n/a" if row.on_peak_mem_gib is None
+                  else f"{row.on_peak_mem_gib:.2f} / {row.off_peak_mem_gib:.2f}")
+        lines.append(f"| {row.switch} | {row.on_videos_per_s:.2f} | {row.off_videos_per_s:.2f} | {row.gain:.2f}x | {memory} |")
+    return "\n".join(lines)
 
 
 def format_table(result: BenchResult) -> str:
