@@ -217,6 +217,8 @@ class TrainingStep:
 
     def __init__(self, denoiser: nn.Module, config: Config, text: TextTable, device: torch.device):
         self.denoiser, self.config, self.text, self.device = denoiser, config, text, device
+        self.memory_format = torch.channels_last_3d if config.train.channels_last else torch.contiguous_format
+        denoiser.to(memory_format=self.memory_format)
         self.diffusion = GaussianDiffusion(config.diffusion)
         self.parameters = [p for p in denoiser.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.train.lr, weight_decay=config.train.weight_decay,
@@ -233,7 +235,7 @@ class TrainingStep:
         self.forward = torch.compile(denoiser) if config.train.compile else denoiser
 
     def loss(self, batch: dict, compiled: bool = True) -> Tensor:
-        video = batch["video"].to(self.device, non_blocking=True)
+        video = batch["video"].to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         context, mask = self.text(batch["texts"])
         forward = self.forward if compiled else self.denoiser
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
@@ -391,12 +393,13 @@ SWITCHES: tuple[tuple[str, dict[str, object], dict[str, object], tuple[str, ...]
     ("torch.compile", {"train.compile": True}, {"train.compile": False}, ("cuda", "cpu")),
     ("EMA every ema.update_every steps (vs every step)", {}, {"ema.update_every": 1}, ("cuda", "cpu")),
     ("DataLoader workers (vs in the training process)", {}, {"data.num_workers": 0}, ("cuda", "cpu")),
+    ("channels-last 3-D", {"train.channels_last": True}, {"train.channels_last": False}, ("cuda", "cpu")),
     ("gradient checkpointing", {"model.gradient_checkpointing": True}, {"model.gradient_checkpointing": False},
      ("cuda", "cpu")),
 )
 
 
-SWITCH_KEYS = ("bf16", "compile", "ema_every", "workers", "grad_checkpointing")  # short names for the command line
+SWITCH_KEYS = ("bf16", "compile", "ema_every", "workers", "channels_last", "grad_checkpointing")  # short names for the command line
 
 
 @dataclass

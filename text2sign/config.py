@@ -95,6 +95,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast applies on CUDA only
     compile: bool = False
+    # Channels-last 3-D memory format for the UNet and its input: the attention's channel-last reshapes
+    # become free and cuDNN picks NDHWC convolution kernels; a switch because the gain depends on the GPU.
+    channels_last: bool = False
     output_dir: str = "outputs"
 
 
