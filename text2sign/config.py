@@ -43,6 +43,10 @@ class ModelConfig:
     head_dim: int = 32
     dropout: float = 0.0
     gradient_checkpointing: bool = False
+    # Add the caption's mean token embedding to the timestep embedding, as Imagen does (Saharia et al.
+    # 2022, sec. 2.3): every residual block's scale and shift then carry the whole caption, a global
+    # signal available from the first step, where cross-attention starts as a zero-initialised no-op.
+    pooled_text: bool = False
 
 
 @dataclass(frozen=True)
