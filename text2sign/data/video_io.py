@@ -28,6 +28,11 @@ class ClipError(Exception):
     """A clip that cannot be read. The message says why; the caller names the clip and the fix."""
 
 
+def _why(error: Exception) -> str:
+    # FFmpeg's errors repeat the file name, which the caller already gives.
+    return getattr(error, "strerror", None) or str(error)
+
+
 def _natural_key(path: Path) -> list[object]:
     # frame2.png before frame10.png; zero-padded names (PHOENIX's images0001.png) sort the same either way.
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
@@ -62,7 +67,7 @@ def _video_frames(path: Path) -> Iterator[Image.Image]:
             for frame in container.decode(stream):
                 yield frame.to_image()
     except _VIDEO_ERRORS as error:
-        raise ClipError(f"cannot be decoded ({error})") from None
+        raise ClipError(f"cannot be decoded ({_why(error)})") from None
 
 
 def read_clip(source: Path, num_frames: int, size: int) -> np.ndarray:
@@ -109,7 +114,7 @@ def count_frames(source: Path, decode: bool = False) -> int:
                 stream = container.streams.video[0]
                 count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         except _VIDEO_ERRORS as error:
-            raise ClipError(f"cannot be opened ({error})") from None
+            raise ClipError(f"cannot be opened ({_why(error)})") from None
     if count == 0:
         raise ClipError("holds no frames")
     return count
