@@ -289,20 +289,26 @@ def test_bad_corpus_is_refused_naming_the_file_and_the_fix(kind, tmp_path):
         build_dataset(config, split)
 
 
-def test_corrupt_clip_names_the_file_when_read(how2sign, tmp_path):
+def test_corrupt_clip_is_found_before_training_and_named(how2sign, tmp_path):
     clip = how2sign / H2S_TRAIN / "g0fjtrain1xY_1-5-rgb_front.mp4"
     clip.write_bytes(b"\x00\x00\x00 not a video" * 20)
-    corpus = build_dataset(data(f"how2sign:{how2sign}", tmp_path), "train")  # raise mode decodes lazily
     with pytest.raises(DataError, match=f"^{clip}: cannot be decoded .*Re-encode or replace the clip.*data.on_error=skip"):
+        build_dataset(data(f"how2sign:{how2sign}", tmp_path), "train")
+
+
+def test_clip_damaged_after_the_check_is_named_when_read(how2sign, tmp_path):
+    corpus = build_dataset(data(f"how2sign:{how2sign}", tmp_path, cache_dir="none"), "train")
+    clip = corpus.records[1].source
+    clip.write_bytes(b"not a video any more")
+    with pytest.raises(DataError, match=f"^{clip}: cannot be decoded"):
         corpus[1]
 
 
 def test_corrupt_png_frame_names_the_clip_and_the_frame(phoenix, tmp_path):
     folder = phoenix / PHOENIX_FRAMES / "train" / "train_00April_2010_Thursday_heute-6694"
     (folder / "images0003.png").write_bytes(b"\x89PNG broken")  # 4 of its 6 frames are read: 1, 3, 4 and 6
-    corpus = build_dataset(data(f"phoenix2014t:{phoenix}", tmp_path), "train")
     with pytest.raises(DataError, match=f"^{folder}: frame images0003.png cannot be decoded"):
-        corpus[0]
+        build_dataset(data(f"phoenix2014t:{phoenix}", tmp_path), "train")
 
 
 def test_names_starting_with_a_dash_are_read_from_the_folder_corpus(tmp_path):
@@ -502,7 +508,7 @@ def test_train_entry_point_on_a_folder_corpus_tags_the_dataset_and_logs_skipped_
                f"data.cache_dir={tmp_path / 'cache'}"]
     env = subprocess_env(tmp_path)
 
-    # data.on_error=raise (the default): the clip is named when training first reads it.
+    # data.on_error=raise (the default): the clip is named before the first step.
     failed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
     assert f"error: {broken}: cannot be decoded" in failed.stderr

@@ -9,10 +9,11 @@ There are no `keypoints`: no real corpus here ships poses, and zeros would read 
 
 Which samples: the split's usable rows (see `records`); `data.train_size` / `val_size` / `test_size`
 cap each split, taking a subset drawn with `data.corpus_seed` (in file order) when the split is larger,
-so the `tiny` and `small` scales stay quick on a big corpus. With `data.on_error=skip`, bad rows and
-every chosen clip that cannot be decoded are left out before training starts (so batches and steps per
-epoch are known) and listed in `skipped`; with `raise`, the first bad row raises `DataError`, and a
-clip that cannot be decoded raises when it is first read.
+so the `tiny` and `small` scales stay quick on a big corpus. Every chosen clip is then decoded once,
+by the DataLoader's workers, before training starts: a corrupt clip is found now rather than in the
+epoch that first draws it, and with the cache on (the default) this is the decoding training would
+do anyway. With `data.on_error=raise` the first bad row or clip raises `DataError` naming its file;
+with `skip` they are left out, so batches and steps per epoch are known, and listed in `skipped`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from text2sign.config import DataConfig
 from text2sign.data import folder, how2sign, phoenix
@@ -68,9 +70,10 @@ class RealCorpus(Dataset):
             raise self.skipped[0].error()
         self.usable = len(index.records)  # before the size cap and the decoding check
         self._cache = self._open_cache()
-        self.records = self._cap(index.records)
-        if config.on_error == "skip":
-            self.records = self._decodable(self.records)
+        self.records = self._decodable(self._cap(index.records))
+        if self.skipped and config.on_error == "raise":
+            more = f" ({len(self.skipped) - 1} more clips of this split cannot be read either)" if len(self.skipped) > 1 else ""
+            raise DataError(f"{self.skipped[0].error()}{more}")
         if self.skipped:
             examples = "; ".join(str(p) for p in self.skipped[:3])
             log.warning("left out %d samples of the %s split of %s (data.on_error=skip): %s%s", len(self.skipped),
@@ -102,7 +105,8 @@ class RealCorpus(Dataset):
         """The records whose clips decode, read once each (filling the cache) by the DataLoader's workers."""
         checks = DataLoader(_DecodeCheck(self, records), batch_size=None, num_workers=self.config.num_workers)
         kept = []
-        for record, problem in zip(records, checks):
+        # disable=None: a progress bar on a terminal only (a big corpus takes a while the first time).
+        for record, problem in zip(records, tqdm(checks, desc=f"reading {self.split} clips", unit="clip", disable=None)):
             if problem is None:
                 kept.append(record)
             else:
