@@ -13,7 +13,7 @@ from typing import Iterator
 
 import av
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from text2sign.data.frames import fit_square, sample_indices
 
@@ -29,7 +29,9 @@ class ClipError(Exception):
 
 
 def _why(error: Exception) -> str:
-    # FFmpeg's errors repeat the file name, which the caller already gives.
+    # Both libraries' messages repeat the file name, which the caller already gives.
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image Pillow can read"
     return getattr(error, "strerror", None) or str(error)
 
 
@@ -54,7 +56,7 @@ def _open_image(path: Path) -> Image.Image:
         with Image.open(path) as image:
             return image.convert("RGB")  # convert() decodes the whole image: a truncated file fails here
     except _IMAGE_ERRORS as error:
-        raise ClipError(f"frame {path.name} cannot be decoded ({error})") from None
+        raise ClipError(f"frame {path.name} cannot be decoded ({_why(error)})") from None
 
 
 def _video_frames(path: Path) -> Iterator[Image.Image]:
