@@ -68,7 +68,8 @@ def test_phoenix_gives_translation_as_text_orth_as_glosses_and_dev_as_val(phoeni
     assert sample["video"].shape == (3, 4, 16, 16) and sample["video"].dtype == torch.float32
     assert -1.0 <= sample["video"].min() and sample["video"].max() <= 1.0
     assert "keypoints" not in sample and train_set.keypoint_names == ()
-    assert train_set.has_glosses and train_set.vocabulary == sorted({g for r in train_set.records for g in r.glosses})
+    assert train_set.has_glosses
+    assert train_set.vocabulary == ["KALT", "MORGEN", "NACHT", "NORD", "REGEN", "SONNE", "STARK", "TAG", "WEST", "WIND"]
     assert val_set.records[0].name.startswith("dev_")
 
 
