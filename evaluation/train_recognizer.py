@@ -170,8 +170,8 @@ def train_recognizer(
     """Train a SignRecognizer on the train split of `data`; return it (in eval mode) and its scores on
     the real videos of the val and test splits.
 
-    Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` every `log_every`
-    optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
+    Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` (for a corpus with
+    keypoints) every `log_every` optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
     The same seed, data and thread count give the same weights: shuffling, augmentation and
     initialization all draw from generators seeded here.
     `keypoint_weight` scales the L1 keypoint loss, whose errors are a few hundredths of the frame, so
