@@ -43,6 +43,7 @@ class SyntheticSigningCorpus(Dataset):
     """
 
     keypoint_names = KEYPOINT_NAMES
+    has_glosses = True
 
     def __init__(self, config: DataConfig, split: str, cache: bool = True) -> None:
         if split not in SPLITS:
