@@ -357,6 +357,8 @@ def run_benchmark(config: Config, settings: BenchSettings, device: torch.device,
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     dataset = build_dataset(config.data, "train")
+    if config.data.num_workers > 0 and hasattr(dataset, "prerender"):
+        dataset.prerender(config.data.num_workers)  # as the trainer does
     batches = _loader(dataset, config, device)
     text = TextTable(config, dataset.texts, settings.text_encoder, device, settings.seed)
 

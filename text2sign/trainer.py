@@ -110,6 +110,8 @@ def train(
     val_set = build_dataset(config.data, "val")
     test_set = build_dataset(config.data, "test")
     sample_prompts = test_set.texts[: tc.num_sample_prompts]
+    if config.data.num_workers > 0 and hasattr(train_set, "prerender"):
+        train_set.prerender(config.data.num_workers)  # before the workers fork, so they share the clips
     if len(train_set) < tc.batch_size * tc.grad_accum:
         raise DataError(f"{config.data.name}: the train split has {len(train_set)} usable clips, fewer than one optimizer "
                         f"step takes (train.batch_size x train.grad_accum = {tc.batch_size * tc.grad_accum}); lower those.")
