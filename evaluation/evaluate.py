@@ -15,7 +15,8 @@ same texts:
     steering       the same texts generated true, empty and shuffled;   needs a trained recognizer
                    the guidance-scale sweep (`evaluation.steering`)
 
-A metric whose prerequisite is missing is not computed; `EvalResult.tags` carries its `*_status`.
+A metric whose prerequisite is missing is not computed; `EvalResult.tags` carries its `*_status`. Real
+corpora lack some: none has keypoints (no pose metric), How2Sign has no glosses (no recognizer at all).
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def generate_timed(
     return videos, timing
 
 
+def no_glosses_status(corpus: str) -> str:
+    """Why back-translation, FSD, pose and steering are missing for a corpus without glosses."""
+    return (f"not computed: {corpus} has no glosses, so no recognizer can read its signing back "
+            "(How2Sign publishes none; a folder corpus needs a glosses column in texts.csv)")
+
+
 def normalize_pose(keypoints: np.ndarray, neck: int, shoulders: tuple[int, int]) -> np.ndarray:
     """[T, K, 2] -> the same centred on the neck and scaled to unit shoulder width (mean over frames).
 
@@ -174,7 +181,8 @@ def evaluate_model(
     for row, value in zip(rows, tc_generated.tolist()):
         row["temporal_consistency"] = value
 
-    if judges.recognizer is not None:
+    recognizer_status = judges.recognizer_status if test.has_glosses else no_glosses_status(config.data.name)
+    if judges.recognizer is not None and test.has_glosses:
         recognizer = judges.recognizer
         hyp_gen, feat_gen, pose_gen = _read_signing(recognizer, generated, settings.batch_size)
         hyp_real, feat_real, _ = _read_signing(recognizer, real, settings.batch_size)
@@ -182,16 +190,23 @@ def evaluate_model(
         metrics["eval/backtranslation_bleu4"] = bleu4(glosses, hyp_gen)
         metrics["eval/backtranslation_wer_real"] = word_error_rate(glosses, hyp_real)
         metrics["eval/fsd"] = frechet_distance_features(feat_gen, feat_real)
-        names = list(test.keypoint_names)
-        neck, shoulders = names.index("neck"), (names.index("right_shoulder"), names.index("left_shoulder"))
-        pose_errors = [
-            dtw_mean_joint_error(normalize_pose(p, neck, shoulders), normalize_pose(s["keypoints"].numpy(), neck, shoulders))
-            for p, s in zip(pose_gen, samples)
-        ]
-        metrics["eval/pose_dtw_mje"] = float(np.mean(pose_errors))
-        for row, hyp, hyp_r, pose in zip(rows, hyp_gen, hyp_real, pose_errors):
+        for row, hyp, hyp_r in zip(rows, hyp_gen, hyp_real):
             row.update(recognized=" ".join(hyp), recognized_real=" ".join(hyp_r),
-                       wer=word_error_rate([row["glosses"].split()], [hyp]), pose_dtw_mje=pose)
+                       wer=word_error_rate([row["glosses"].split()], [hyp]))
+        if test.keypoint_names and recognizer.num_keypoints:
+            names = list(test.keypoint_names)
+            neck, shoulders = names.index("neck"), (names.index("right_shoulder"), names.index("left_shoulder"))
+            pose_errors = [
+                dtw_mean_joint_error(normalize_pose(p, neck, shoulders), normalize_pose(s["keypoints"].numpy(), neck, shoulders))
+                for p, s in zip(pose_gen, samples)
+            ]
+            metrics["eval/pose_dtw_mje"] = float(np.mean(pose_errors))
+            for row, pose in zip(rows, pose_errors):
+                row["pose_dtw_mje"] = pose
+        else:
+            tags["eval/pose_status"] = (f"not computed: {config.data.name} has no keypoints to compare with"
+                                        if not test.keypoint_names else
+                                        "not computed: the recognizer was trained without keypoints")
 
         def read(videos: Tensor) -> tuple[list[list[str]], np.ndarray]:
             return _read_signing(recognizer, videos, settings.batch_size)[:2]
@@ -211,9 +226,9 @@ def evaluate_model(
                 lambda scale, prompts: generate_set(model, diffusion, prompts, config, settings, device, guidance=scale),
                 read, already={settings.guidance: (hyp_gen, feat_gen, metrics["eval/inference_s_per_video"])})
     else:
-        tags["eval/backtranslation_status"] = judges.recognizer_status
+        tags["eval/backtranslation_status"] = recognizer_status
         if settings.steering or settings.guidance_sweep:
-            tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {judges.recognizer_status}"
+            tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {recognizer_status}"
 
     if judges.i3d is not None:
         from evaluation.fvd import fvd

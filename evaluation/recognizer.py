@@ -114,7 +114,8 @@ class SignRecognizer(nn.Module):
         self.temporal_convs = nn.Sequential(TemporalBlock(feature_size), TemporalBlock(feature_size))
         self.gru = nn.GRU(feature_size, feature_size // 2, batch_first=True, bidirectional=True)
         self.gloss_head = nn.Linear(feature_size, len(self.vocabulary) + 1)
-        self.keypoint_head = nn.Linear(feature_size, num_keypoints * 2)
+        # None when trained on a corpus without keypoints (real ones): `keypoints` comes back empty, [B, T, 0, 2].
+        self.keypoint_head = nn.Linear(feature_size, num_keypoints * 2) if num_keypoints else None
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -148,7 +149,8 @@ class SignRecognizer(nn.Module):
         # The GRU adds context to the convolutional features instead of replacing them: stacked plainly
         # on top, it kept CTC on its all-blank plateau far longer in a side-by-side run.
         x = x + self.gru(x)[0]  # [B, T, D]
-        keypoints = torch.sigmoid(self.keypoint_head(x)).reshape(batch, frames, self.num_keypoints, 2)
+        keypoints = (torch.sigmoid(self.keypoint_head(x)).reshape(batch, frames, self.num_keypoints, 2)
+                     if self.keypoint_head is not None else x.new_empty(batch, frames, 0, 2))
         return RecognizerOutput(
             log_probs=F.log_softmax(self.gloss_head(x), dim=-1),
             keypoints=keypoints,

@@ -73,11 +73,12 @@ def recognizer_data_config(scale: str, corpus_seed: int = 0) -> DataConfig:
 
 
 def shift_augment(
-    video: torch.Tensor, keypoints: torch.Tensor, max_shift: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+    video: torch.Tensor, keypoints: torch.Tensor | None, max_shift: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Move each clip by a random whole-pixel offset (the same for all its frames), edges repeated.
 
-    video [B, 3, T, H, W], keypoints [B, T, K, 2] in [0, 1] (moved with it). Signers already stand at
+    video [B, 3, T, H, W], keypoints [B, T, K, 2] in [0, 1] (moved with it; None for a corpus without
+    keypoints). Signers already stand at
     slightly different places; generated clips may put them a little further off, and a judge that
     reads glosses from absolute pixel positions would count that as a signing error.
     """
@@ -94,7 +95,8 @@ def shift_augment(
             for b, (dx, dy) in enumerate(offsets.tolist())
         ]
     ).reshape(video.shape)
-    keypoints = keypoints + (offsets.float() / torch.tensor([width, height]))[:, None, None, :]
+    if keypoints is not None:
+        keypoints = keypoints + (offsets.float() / torch.tensor([width, height]))[:, None, None, :]
     return shifted, keypoints
 
 
@@ -107,9 +109,10 @@ def ctc_targets(glosses: list[tuple[str, ...]], vocabulary: tuple[str, ...]) -> 
 
 
 def recognizer_losses(
-    model: SignRecognizer, video: torch.Tensor, keypoints: torch.Tensor, glosses: list[tuple[str, ...]]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(CTC loss, keypoint L1 loss) of a batch: video [B, 3, T, H, W], keypoints [B, T, K, 2]."""
+    model: SignRecognizer, video: torch.Tensor, keypoints: torch.Tensor | None, glosses: list[tuple[str, ...]]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(CTC loss, keypoint L1 loss) of a batch: video [B, 3, T, H, W], keypoints [B, T, K, 2]; the
+    keypoint loss is None for a corpus without keypoints (real ones), which trains on CTC alone."""
     output = model(video)
     targets, target_lengths = ctc_targets(glosses, model.vocabulary)
     batch, frames = output.log_probs.shape[:2]
@@ -122,13 +125,13 @@ def recognizer_losses(
         # infinite loss would poison the batch, so it is zeroed instead.
         zero_infinity=True,
     )
-    return ctc, F.l1_loss(output.keypoints, keypoints)
+    return ctc, None if keypoints is None else F.l1_loss(output.keypoints, keypoints)
 
 
 @torch.no_grad()
 def score_on_videos(model: SignRecognizer, dataset: Dataset, batch_size: int = 32) -> dict[str, float]:
-    """WER (fraction), BLEU-4 (0-100) and keypoint mean joint error (fraction of the frame) of the
-    recognizer on every clip of `dataset` against its true glosses and keypoints."""
+    """WER (fraction), BLEU-4 (0-100) and keypoint mean joint error (fraction of the frame; only for a
+    corpus with keypoints) of the recognizer on every clip of `dataset` against its true glosses and keypoints."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -137,15 +140,15 @@ def score_on_videos(model: SignRecognizer, dataset: Dataset, batch_size: int = 3
         output = model(batch["video"].to(device))
         references += batch["glosses"]
         hypotheses += model.glosses_from_log_probs(output.log_probs)
-        joint_errors += [
-            mean_joint_error(predicted, target) for predicted, target in zip(output.keypoints, batch["keypoints"])
-        ]
+        if "keypoints" in batch:
+            joint_errors += [
+                mean_joint_error(predicted, target) for predicted, target in zip(output.keypoints, batch["keypoints"])
+            ]
     model.train(was_training)
-    return {
-        "wer": word_error_rate(references, hypotheses),
-        "bleu4": bleu4(references, hypotheses),
-        "keypoint_mje": sum(joint_errors) / len(joint_errors),
-    }
+    scores = {"wer": word_error_rate(references, hypotheses), "bleu4": bleu4(references, hypotheses)}
+    if joint_errors:
+        scores["keypoint_mje"] = sum(joint_errors) / len(joint_errors)
+    return scores
 
 
 def train_recognizer(
@@ -167,8 +170,8 @@ def train_recognizer(
     """Train a SignRecognizer on the train split of `data`; return it (in eval mode) and its scores on
     the real videos of the val and test splits.
 
-    Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` every `log_every`
-    optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
+    Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` (for a corpus with
+    keypoints) every `log_every` optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
     The same seed, data and thread count give the same weights: shuffling, augmentation and
     initialization all draw from generators seeded here.
     `keypoint_weight` scales the L1 keypoint loss, whose errors are a few hundredths of the frame, so
@@ -177,11 +180,15 @@ def train_recognizer(
     log = log or (lambda metrics, step: None)
     torch.manual_seed(seed)  # initialization
     train_set, val_set, test_set = (build_dataset(data, split) for split in ("train", "val", "test"))
+    if not train_set.has_glosses:
+        raise ValueError(f"{data.name} has no glosses: a recognizer learns to read glosses and cannot be trained on it")
     if len(train_set) < batch_size:
         raise ValueError(f"batch_size={batch_size} is larger than the {len(train_set)} training clips; lower it")
     first = train_set[0]
+    # Real corpora have no keypoints: the keypoint head is left out rather than trained on made-up poses.
+    num_keypoints = first["keypoints"].shape[1] if "keypoints" in first else 0
     model = SignRecognizer(
-        train_set.vocabulary, data.image_size, data.num_frames, num_keypoints=first["keypoints"].shape[1], width=width
+        train_set.vocabulary, data.image_size, data.num_frames, num_keypoints=num_keypoints, width=width
     ).to(device)
 
     generator = torch.Generator().manual_seed(seed)
@@ -204,9 +211,10 @@ def train_recognizer(
     model.train()
     for _ in range(epochs):
         for batch in loader:
-            video, keypoints = shift_augment(batch["video"], batch["keypoints"], max_shift, generator)
-            ctc, keypoint = recognizer_losses(model, video.to(device), keypoints.to(device), batch["glosses"])
-            loss = ctc + keypoint_weight * keypoint
+            video, keypoints = shift_augment(batch["video"], batch.get("keypoints"), max_shift, generator)
+            ctc, keypoint = recognizer_losses(
+                model, video.to(device), None if keypoints is None else keypoints.to(device), batch["glosses"])
+            loss = ctc if keypoint is None else ctc + keypoint_weight * keypoint
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -215,7 +223,8 @@ def train_recognizer(
             step += 1
             bar.update(1)
             if step % log_every == 0 or step == total_steps:
-                losses = {"loss": loss.item(), "ctc_loss": ctc.item(), "keypoint_loss": keypoint.item()}
+                losses = {"loss": loss.item(), "ctc_loss": ctc.item(),
+                          **({"keypoint_loss": keypoint.item()} if keypoint is not None else {})}
                 log({f"recognizer/{name}": value for name, value in losses.items()}, step)
                 bar.set_postfix(loss=f"{loss.item():.3f}", val_wer=f"{val_wer:.3f}")
         val_wer = score_on_videos(model, val_set, batch_size)["wer"]
@@ -228,6 +237,6 @@ def train_recognizer(
         "recognizer/val_wer": val_wer,
         "recognizer/test_wer": test["wer"],
         "recognizer/test_bleu4": test["bleu4"],
-        "recognizer/test_keypoint_mje": test["keypoint_mje"],
+        **({"recognizer/test_keypoint_mje": test["keypoint_mje"]} if "keypoint_mje" in test else {}),
     }
     return model, metrics

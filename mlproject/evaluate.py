@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from evaluation.evaluate import EvalSettings, Judges, evaluate_model, write_per_video_table
+from evaluation.evaluate import EvalSettings, Judges, evaluate_model, no_glosses_status, write_per_video_table
 from evaluation.weights import PretrainedWeightsMissing
 from text2sign.checkpoint import load_checkpoint
 from text2sign.config import ConfigError
+from text2sign.data import has_glosses
 from text2sign.hardware import pick_device
 
 from mlproject.cli import flag, non_negative_int, optional_float
@@ -115,7 +116,10 @@ def build_judges(data_config, scale: str, device: torch.device, i3d_weights: str
     from mlproject.recognizer_registry import load_recognizer_for
 
     judges = Judges()
-    judges.recognizer, judges.recognizer_status = load_recognizer_for(data_config, scale, str(device))
+    if has_glosses(data_config):
+        judges.recognizer, judges.recognizer_status = load_recognizer_for(data_config, scale, str(device))
+    else:  # no recognizer can exist: say why instead of asking for one to be trained
+        judges.recognizer_status = no_glosses_status(data_config.name)
     try:
         judges.i3d = load_i3d(find_i3d_weights(i3d_weights or None), device)
     except PretrainedWeightsMissing as error:
@@ -172,7 +176,7 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
     judges = build_judges(config.data, run.data.tags.get("scale", "small"), device, request.i3d_weights)
     missing = [s for s in (judges.recognizer_status if judges.recognizer is None else "",
                            judges.fvd_status, judges.lpips_status) if s]
-    if judges.recognizer is None and request.require_recognizer:
+    if judges.recognizer is None and request.require_recognizer and has_glosses(config.data):
         raise ConfigError(judges.recognizer_status)
     if request.strict and missing:
         raise ConfigError("strict: " + " | ".join(missing))

@@ -6,6 +6,7 @@ real test videos (`test_wer`), so `evaluate` picks the newest judge that fits th
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -14,10 +15,13 @@ from mlflow.tracking import MlflowClient
 
 from evaluation.recognizer import SignRecognizer
 from text2sign.config import DataConfig
+from text2sign.data.spec import DataSpec
 
 
 def dataset_name(data: DataConfig) -> str:
-    return data.name.split(":", 1)[0]
+    """`synthetic`, or a corpus on disk as its kind and folder name (`phoenix2014t-phoenix-2014-t`):
+    a registry name holds no path characters, and stays the same when the corpus moves."""
+    return DataSpec.from_text(data.name).slug
 
 
 def recognizer_model_name(data: DataConfig) -> str:
@@ -25,7 +29,7 @@ def recognizer_model_name(data: DataConfig) -> str:
 
 
 def train_command(data: DataConfig, scale: str) -> str:
-    return (f"mlflow run . -e train_recognizer -P data={data.name} -P scale={scale} --env-manager local "
+    return (f"mlflow run . -e train_recognizer -P {shlex.quote('data=' + data.name)} -P scale={scale} --env-manager local "
             f"--experiment-name text2sign-recognizers")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ablations import ablation_name, load_ablation
 from text2sign.config import Config, apply_overrides, parse_overrides, validate
+from text2sign.data.spec import parse_data_spec
 from text2sign.scales import scale_overrides
 
 
@@ -23,6 +24,9 @@ def resolve_config(
         explicit["train.epochs"] = epochs
     config = apply_overrides(config, explicit, source="parameters")
     config = apply_overrides(config, parse_overrides(overrides), source="overrides")
+    # A corpus path is made absolute once, here: the params, the `dataset` tag, a later evaluation
+    # and a resume from another folder then all name the same corpus.
+    config = apply_overrides(config, {"data.name": str(parse_data_spec(config.data.name))}, source="parameters")
     validate(config)
     return config
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
+from text2sign.data import DataError, check_corpus
 
 from mlproject.cli import flag, non_negative_int
 from mlproject.graceful_stop import GracefulStop
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", default="small", help="tiny | small | full")
     parser.add_argument("--seed", default="0", help="training seed (the corpus has its own, data.corpus_seed)")
     parser.add_argument("--epochs", default="", help="override the scale's epoch count")
-    parser.add_argument("--data", default="synthetic", help="dataset spec: synthetic (default)")
+    parser.add_argument("--data", default="synthetic",
+                        help="corpus: synthetic (default), phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     parser.add_argument("--overrides", default="", help='dotted overrides, e.g. "train.lr=1e-4 model.channels=64"')
     parser.add_argument("--resume", default="", help="a checkpoint file, or the MLflow run id to continue")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
@@ -155,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     if print_only:
         print(to_json(config))
         return 0
+    try:
+        check_corpus(config.data)  # a missing split or a bad row of a real corpus costs no run
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     from text2sign.text_encoder import TextEncoderError
 
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             status, code = "FINISHED", 0
             print(f"done: {result.steps} steps in {result.train_time_s:.1f} s, final train/loss {result.final_loss:.4f}, "
                   f"best val/loss {result.best_val_loss:.4f}; checkpoints in {run_dir / 'checkpoints'}")
-        except TextEncoderError as error:
+        except (TextEncoderError, DataError) as error:
             print(f"error: {error}", file=sys.stderr)
             code = 2
         except TrainingFailure as error:

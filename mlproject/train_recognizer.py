@@ -14,6 +14,8 @@ import dataclasses
 import sys
 
 from text2sign.config import Config, ConfigError, flatten, validate
+from text2sign.data import DataError, check_corpus, has_glosses
+from text2sign.data.spec import parse_data_spec
 
 from mlproject.cli import non_negative_int, start_entry_point_run
 
@@ -22,7 +24,8 @@ EXPERIMENT = "text2sign-recognizers"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlproject.train_recognizer", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="synthetic")
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic (default), phoenix2014t:PATH or folder:PATH with glosses (How2Sign has none)")
     parser.add_argument("--scale", default="small", help="tiny | small | full: the clip size of the runs it will judge")
     parser.add_argument("--seed", default="0")
     parser.add_argument("--epochs", default="", help="override the scale's epoch count")
@@ -38,9 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = RECOGNIZER_SCALES[args.scale]
         if args.epochs:
             settings = dataclasses.replace(settings, epochs=max(1, non_negative_int("epochs", args.epochs)))
-        data = dataclasses.replace(recognizer_data_config(args.scale), name=args.data)
+        data = dataclasses.replace(recognizer_data_config(args.scale), name=str(parse_data_spec(args.data, key="data")))
         validate(Config(data=data))
-    except ConfigError as error:
+        if not has_glosses(data):
+            raise ConfigError(
+                f"data: {data.name} has no glosses (How2Sign publishes none; a folder corpus has them only with a "
+                "glosses column in texts.csv), and the recognizer learns to read glosses, so it cannot be trained on "
+                "this corpus. Runs on it are evaluated without back-translation, FSD and pose (tag "
+                "eval/backtranslation_status says so).")
+        check_corpus(data)
+    except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

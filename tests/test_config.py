@@ -82,6 +82,7 @@ def test_unknown_key_names_the_key():
         ("model.channels=1.5", "model.channels: got '1.5', expected an integer"),
         ("ema.enabled=maybe", "ema.enabled: got 'maybe', expected true or false"),
         ("diffusion.sampler=euler", "diffusion.sampler: got 'euler', expected one of 'ddim', 'dpmsolver\\+\\+'"),
+        ("data.on_error=ignore", "data.on_error: got 'ignore', expected one of 'raise', 'skip'"),
     ],
 )
 def test_wrong_type_names_the_key_and_the_expected_type(override, message):
@@ -99,7 +100,8 @@ def test_wrong_type_names_the_key_and_the_expected_type(override, message):
         ("data.image_size=17", "data.image_size: 17 is not allowed; it must be divisible by 2"),
         ("data.num_frames=1", "data.num_frames: 1 is not allowed; it must be at least 2"),
         ("diffusion.text_dropout=0", "diffusion.text_dropout: 0.0 is not allowed"),
-        ("data.name=phoenix2014t:/data", "data.name: 'phoenix2014t:/data' is not allowed"),
+        ("data.name=phoenix2014t:/no/such/corpus", "data.name: /no/such/corpus .* is not a folder; phoenix2014t:PATH needs"),
+        ("data.name=phonix:/data", "data.name: unknown corpus 'phonix:/data'; expected synthetic, phoenix2014t:PATH"),
     ],
 )
 def test_impossible_values_name_the_key_and_the_allowed_values(override, message):

@@ -282,10 +282,9 @@ def test_texts_and_glosses_are_available_without_rendering(monkeypatch):
     assert corpus.vocabulary == sorted(LEXICON)
 
 
-def test_build_dataset_rejects_real_corpora_with_a_clear_message():
-    with pytest.raises(ValueError, match="not yet supported") as error:
-        build_dataset(DataConfig(name="phoenix2014t:/data/phoenix"), "train")
-    assert "'synthetic'" in str(error.value)
+def test_build_dataset_rejects_an_unknown_corpus_listing_the_known_ones():
+    with pytest.raises(ValueError, match="unknown corpus 'phoenix:/data'; expected synthetic, phoenix2014t:PATH"):
+        build_dataset(DataConfig(name="phoenix:/data"), "train")
 
 
 def test_build_dataset_rejects_an_unknown_split():
@@ -300,3 +299,14 @@ def test_collate_stacks_videos_and_keypoints_and_keeps_texts_and_glosses():
     assert batch["keypoints"].shape == (3, 8, len(KEYPOINT_NAMES), 2)
     assert batch["texts"] == corpus.texts[:3]
     assert batch["glosses"] == [corpus.glosses_of(i) for i in range(3)]
+
+
+def test_prerendering_in_processes_gives_the_clips_rendering_on_demand_gives():
+    config = DataConfig(image_size=16, num_frames=4, train_size=12, val_size=2, test_size=2)
+    on_demand = synthetic.SyntheticSigningCorpus(config, "train")
+    ahead = synthetic.SyntheticSigningCorpus(config, "train")
+    ahead.prerender(processes=2)
+    assert len(ahead._cache) == len(ahead)
+    for index in range(len(ahead)):
+        assert torch.equal(ahead[index]["video"], on_demand[index]["video"])
+        assert torch.equal(ahead[index]["keypoints"], on_demand[index]["keypoints"])

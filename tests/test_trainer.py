@@ -22,7 +22,7 @@ def tiny_run(tmp_path_factory):
 
 def test_tiny_run_logs_the_step_metrics_of_the_contract_every_step(tiny_run):
     config, tracker, result = tiny_run
-    assert result.steps == total_steps(config) == 3 * steps_per_epoch(config)
+    assert result.steps == total_steps(config, config.data.train_size) == 3 * steps_per_epoch(config, config.data.train_size)
     for key in ("train/loss", "train/lr", "train/grad_norm", "train/videos_per_s", "cpu/rss_gib"):
         assert [step for step, _ in tracker.history(key)] == list(range(1, result.steps + 1)), key
     assert len(tracker.history("val/loss")) == 3
@@ -67,7 +67,7 @@ def test_resume_matches_uninterrupted_run(tiny_run, tmp_path):
 
 def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
     config = resolve_config("no_ema", "tiny", overrides="train.epochs=2 train.batch_size=2 train.num_sample_prompts=0")
-    assert steps_per_epoch(config) == 8
+    assert steps_per_epoch(config, config.data.train_size) == 8
     whole = train(config, tmp_path / "whole", progress=False)
     stopped = train(config, tmp_path / "stopped", progress=False, should_stop=lambda step: step == 5)
     assert stopped.interrupted and stopped.steps == 5
@@ -83,7 +83,7 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path):
 
 def test_a_stop_at_an_epoch_end_checkpoints_without_samples_or_summary_and_resumes_exactly(tmp_path):
     config = resolve_config("baseline", "tiny", overrides="train.epochs=2")
-    assert steps_per_epoch(config) == 4
+    assert steps_per_epoch(config, config.data.train_size) == 4
     whole = train(config, tmp_path / "whole", progress=False)
     tracker = MemoryTracker()
     stopped = train(config, tmp_path / "stopped", tracker, progress=False, should_stop=lambda step: step == 4)

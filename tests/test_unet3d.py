@@ -122,3 +122,29 @@ def test_channels_last_gives_the_same_output():
         model_cl = copy.deepcopy(model).to(memory_format=torch.channels_last_3d)
         output = model_cl(x.contiguous(memory_format=torch.channels_last_3d), timesteps, context, mask)
     assert torch.allclose(output, expected, atol=1e-5)
+
+
+def test_pooled_text_conditions_the_residual_blocks_without_any_attention():
+    from text2sign.models.attention import VideoTransformer
+
+    def without_attention(pooled: bool) -> UNet3D:
+        # Every layer random except the transformers' zero output projections: attention is a no-op,
+        # as in a fresh UNet, so only the pooled caption can carry the text.
+        model = make_model(dataclasses.replace(TINY, pooled_text=pooled))
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, VideoTransformer):
+                    module.proj_out.weight.zero_()
+                    module.proj_out.bias.zero_()
+        return model
+
+    x, timesteps, context, mask = make_inputs()
+    other = torch.randn_like(context)
+    with torch.no_grad():
+        plain, pooled = without_attention(False), without_attention(True)
+        assert torch.equal(plain(x, timesteps, context, mask), plain(x, timesteps, other, mask))
+        assert not torch.allclose(pooled(x, timesteps, context, mask), pooled(x, timesteps, other, mask))
+        # Padding is left out of the mean: changing a masked-out token changes nothing.
+        changed_pad = context.clone()
+        changed_pad[0, -1] += 5.0
+        assert torch.allclose(pooled(x, timesteps, context, mask), pooled(x, timesteps, changed_pad, mask))

@@ -21,15 +21,23 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    # "synthetic" is the built-in procedural signer; real corpora are named "kind:PATH".
+    # "synthetic" is the built-in procedural signer; corpora on disk are "phoenix2014t:PATH",
+    # "how2sign:PATH" or "folder:PATH" (text2sign.data.spec).
     name: str = "synthetic"
     image_size: int = 64
     num_frames: int = 16
+    # Synthetic: how many samples each split draws. Real corpora: a cap on each split (a subset drawn
+    # with corpus_seed when the split is larger), so the tiny and small scales stay quick on them.
     train_size: int = 7096  # PHOENIX-2014T's train split, so full-scale timings transfer
     val_size: int = 256
     test_size: int = 256
     corpus_seed: int = 0  # the corpus is fixed by this seed alone, not by the training seed
     num_workers: int = 0
+    # Real corpora only. "raise": a bad row or clip stops the run with its file named; "skip": bad
+    # samples are left out before training, counted and listed (data/skipped_samples, data/skipped).
+    on_error: Literal["raise", "skip"] = "raise"
+    # Real corpora only: decoded clips are kept here (uint8, checksummed); "none" decodes every time.
+    cache_dir: str = "~/.cache/text2sign/clips"
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,10 @@ class ModelConfig:
     head_dim: int = 32
     dropout: float = 0.0
     gradient_checkpointing: bool = False
+    # Add the caption's mean token embedding to the timestep embedding, as Imagen does (Saharia et al.
+    # 2022, sec. 2.3): every residual block's scale and shift then carry the whole caption, a global
+    # signal available from the first step, where cross-attention starts as a zero-initialised no-op.
+    pooled_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast applies on CUDA only
     compile: bool = False
+    # Channels-last 3-D memory format for the UNet and its input: the attention's channel-last reshapes
+    # become free and cuDNN picks NDHWC convolution kernels; a switch because the gain depends on the GPU.
+    channels_last: bool = False
     output_dir: str = "outputs"
 
 
@@ -227,7 +242,10 @@ def validate(config: Config) -> None:
             raise ConfigError(f"{key}: {value!r} is not allowed; it must be {allowed}.")
 
     d, m, diff, t, e, tr = config.data, config.model, config.diffusion, config.text, config.ema, config.train
-    need(d.name == "synthetic", "data.name", "'synthetic', the built-in corpus (real corpora are not supported in this version yet)")
+    from text2sign.data.spec import parse_data_spec  # here: text2sign.data imports this module
+
+    parse_data_spec(d.name)
+    need(bool(d.cache_dir.strip()), "data.cache_dir", "a folder, or 'none' to decode clips every time")
     need(d.num_frames >= 2, "data.num_frames", "at least 2 (a video needs motion)")
     need(d.image_size >= 8, "data.image_size", "at least 8")
     need(d.train_size >= 1, "data.train_size", "at least 1")

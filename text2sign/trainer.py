@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from text2sign import hardware
 from text2sign.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
 from text2sign.config import Config, flatten, to_json
-from text2sign.data import build_dataset, collate
+from text2sign.data import DataError, build_dataset, collate, corpus_report
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.ema import ema_decay, update_ema
 from text2sign.failures import TrainingDiverged, TrainingOutOfMemory
@@ -49,13 +49,14 @@ class TrainResult:
     interrupted: bool = False
 
 
-def steps_per_epoch(config: Config) -> int:
-    """Optimizer steps per epoch; an incomplete last batch or accumulation group is dropped."""
-    return max(1, config.data.train_size // config.train.batch_size // config.train.grad_accum)
+def steps_per_epoch(config: Config, train_samples: int) -> int:
+    """Optimizer steps per epoch over `train_samples` clips; an incomplete last batch or accumulation group
+    is dropped. (A real corpus's train split is known only once read: data.train_size is its cap.)"""
+    return max(1, train_samples // config.train.batch_size // config.train.grad_accum)
 
 
-def total_steps(config: Config) -> int:
-    full = config.train.epochs * steps_per_epoch(config)
+def total_steps(config: Config, train_samples: int) -> int:
+    full = config.train.epochs * steps_per_epoch(config, train_samples)
     return min(full, config.train.max_steps) if config.train.max_steps else full
 
 
@@ -112,7 +113,13 @@ def train(
     # --- data --------------------------------------------------------------------------------
     train_set = build_dataset(config.data, "train")
     val_set = build_dataset(config.data, "val")
-    sample_prompts = build_dataset(config.data, "test").texts[: tc.num_sample_prompts]
+    test_set = build_dataset(config.data, "test")
+    sample_prompts = test_set.texts[: tc.num_sample_prompts]
+    if config.data.num_workers > 0 and hasattr(train_set, "prerender"):
+        train_set.prerender(config.data.num_workers)  # before the workers fork, so they share the clips
+    if len(train_set) < tc.batch_size * tc.grad_accum:
+        raise DataError(f"{config.data.name}: the train split has {len(train_set)} usable clips, fewer than one optimizer "
+                        f"step takes (train.batch_size x train.grad_accum = {tc.batch_size * tc.grad_accum}); lower those.")
 
     # --- model, EMA, diffusion, optimizer ---------------------------------------------------------
     model = TextToSign(config).to(device)
@@ -132,7 +139,7 @@ def train(
     optimizer = torch.optim.AdamW(
         param_groups, weight_decay=tc.weight_decay, betas=(0.9, 0.999), fused=device.type == "cuda"
     )
-    num_steps = total_steps(config)
+    num_steps = total_steps(config, len(train_set))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, tc.warmup_steps, num_steps)
     )
@@ -167,12 +174,15 @@ def train(
         "hardware": hardware.describe(device),
         "unet_parameters": parameter_count,
         "text_encoder_parameters": sum(p.numel() for p in model.text_encoder.parameters()),
-        "steps_per_epoch": steps_per_epoch(config),
+        "steps_per_epoch": steps_per_epoch(config, len(train_set)),
         "total_steps": num_steps,
         "train_samples": len(train_set),
         "resumed_from": str(resume_from) if resume_from else None,
     }
     tracker.set_tags({"device": str(metadata["hardware"]["device_name"])})
+    data_metrics, data_tags = corpus_report({"train": train_set, "val": val_set, "test": test_set})
+    tracker.set_tags(data_tags)
+    tracker.log_metrics(data_metrics, step=step)
 
     def checkpoint(completed_epochs: int, val_loss: float) -> Path:
         """Save everything needed to continue; remember it as the best if its val/loss is the lowest so far."""
@@ -241,7 +251,7 @@ def train(
 
     # --- the loop ------------------------------------------------------------------------------
     model.train()
-    per_epoch = steps_per_epoch(config)
+    per_epoch = steps_per_epoch(config, len(train_set))
     start = time.perf_counter()
     # Each step's loss and gradient norm stay on the device until they are read, at log steps and before
     # anything is saved: a read (.item()) makes the CPU wait for the GPU, and one per micro-batch would

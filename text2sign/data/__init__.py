@@ -1,4 +1,5 @@
-"""Datasets of (text, sign-language video) pairs, chosen by `DataConfig.name`."""
+"""Datasets of (text, sign-language video) pairs, chosen by `DataConfig.name`:
+`synthetic` (the built-in signer) or `phoenix2014t:PATH`, `how2sign:PATH`, `folder:PATH` (see `spec`)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,65 @@ import torch
 from torch.utils.data import Dataset
 
 from text2sign.config import DataConfig
+from text2sign.data.real import SPLITS, RealCorpus, corpus_has_glosses, read_index
+from text2sign.data.records import DataError
+from text2sign.data.spec import DataSpec, parse_data_spec
 from text2sign.data.synthetic import SyntheticSigningCorpus
 
-SUPPORTED = ("synthetic",)
+__all__ = ["DataError", "build_dataset", "check_corpus", "collate", "corpus_report", "has_glosses"]
+_LISTED_PROBLEMS = 5  # in the data/skipped tag; the metric has the count
 
 
 def build_dataset(config: DataConfig, split: str) -> Dataset:
     """The `split` ("train", "val" or "test") of the corpus `config.name` names."""
-    if config.name == "synthetic":
+    if DataSpec.from_text(config.name).kind == "synthetic":
         return SyntheticSigningCorpus(config, split)
-    raise ValueError(
-        f"data.name={config.name!r} is not supported: this version reads only {', '.join(repr(s) for s in SUPPORTED)}. "
-        "Real corpora ('phoenix2014t:PATH', 'how2sign:PATH', 'folder:PATH') are not yet supported in this version."
-    )
+    return RealCorpus(config, split)
+
+
+def has_glosses(config: DataConfig) -> bool:
+    """Whether the corpus has glosses, which back-translation (the recognizer) needs: How2Sign has none."""
+    return corpus_has_glosses(parse_data_spec(config.name))
+
+
+def check_corpus(config: DataConfig) -> None:
+    """Read every split's table without decoding a clip: raises DataError for a missing or unreadable split,
+    and with data.on_error=raise for the first bad row. Cheap: what an entry point runs before a run starts."""
+    spec = parse_data_spec(config.name)
+    if spec.kind == "synthetic":
+        return
+    for split in SPLITS:
+        index = read_index(spec, split)
+        if index.problems and config.on_error == "raise":
+            raise index.problems[0].error()
+
+
+def corpus_report(splits: dict[str, Dataset]) -> tuple[dict[str, float], dict[str, str]]:
+    """Metrics and tags that say which samples of a real corpus a run used (nothing for the synthetic one):
+    tag `data/samples` (used of usable, per split); with data.on_error=skip, metric `data/skipped_samples`
+    and tag `data/skipped` (the count and the first few files with the reason)."""
+    real = {name: dataset for name, dataset in splits.items() if isinstance(dataset, RealCorpus)}
+    if not real:
+        return {}, {}
+    tags = {"data/samples": ", ".join(f"{name} {len(d)} of {d.usable}" for name, d in real.items())}
+    metrics: dict[str, float] = {}
+    if next(iter(real.values())).config.on_error == "skip":
+        skipped = [f"{name}: {problem}" for name, d in real.items() for problem in d.skipped]
+        metrics["data/skipped_samples"] = float(len(skipped))
+        listed = "; ".join(skipped[:_LISTED_PROBLEMS])[:4000]
+        more = f"; and {len(skipped) - _LISTED_PROBLEMS} more" if len(skipped) > _LISTED_PROBLEMS else ""
+        tags["data/skipped"] = f"{len(skipped)} skipped: {listed}{more}" if skipped else "none"
+    return metrics, tags
 
 
 def collate(samples: list[dict]) -> dict:
-    """Batch samples: video [B, 3, T, H, W], keypoints [B, T, K, 2], texts list[str], glosses list[tuple]."""
-    return {
+    """Batch samples: video [B, 3, T, H, W], texts list[str], glosses list[tuple], and keypoints
+    [B, T, K, 2] when the corpus has them (the synthetic one; real corpora have none)."""
+    batch = {
         "video": torch.stack([s["video"] for s in samples]),
-        "keypoints": torch.stack([s["keypoints"] for s in samples]),
         "texts": [s["text"] for s in samples],
         "glosses": [s["glosses"] for s in samples],
     }
+    if all("keypoints" in s for s in samples):
+        batch["keypoints"] = torch.stack([s["keypoints"] for s in samples])
+    return batch

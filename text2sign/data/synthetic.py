@@ -43,6 +43,7 @@ class SyntheticSigningCorpus(Dataset):
     """
 
     keypoint_names = KEYPOINT_NAMES
+    has_glosses = True
 
     def __init__(self, config: DataConfig, split: str, cache: bool = True) -> None:
         if split not in SPLITS:
@@ -90,6 +91,25 @@ class SyntheticSigningCorpus(Dataset):
             self._sentences[index].glosses, self.appearance_of(index), self.config.image_size, self.config.num_frames
         )
         return np.round((video + 1.0) * 127.5).astype(np.uint8), keypoints
+
+    def prerender(self, processes: int) -> None:
+        """Render every clip not yet cached, in `processes` processes, into the in-memory cache.
+
+        DataLoader workers are forked anew each epoch and would otherwise render (and lose) the clips
+        of every epoch again; rendered here, once, before they fork, the clips are shared with them
+        copy-on-write, and an epoch never waits on the renderer. Samples are the same either way.
+        """
+        if self._cache is None:
+            return
+        missing = [index for index in range(len(self)) if index not in self._cache]
+        if processes <= 1 or len(missing) < 2:
+            self._cache.update((index, self._render(index)) for index in missing)
+            return
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            rendered = pool.map(self._render, missing, chunksize=max(1, len(missing) // (8 * processes)))
+        self._cache.update(zip(missing, rendered))
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):

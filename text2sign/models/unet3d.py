@@ -131,6 +131,9 @@ class UNet3D(nn.Module):
         self.timestep_mlp = nn.Sequential(
             nn.Linear(config.channels, embedding_dim), nn.SiLU(), nn.Linear(embedding_dim, embedding_dim)
         )
+        self.pooled_text_mlp = nn.Sequential(
+            nn.Linear(context_dim, embedding_dim), nn.SiLU(), nn.Linear(embedding_dim, embedding_dim)
+        ) if config.pooled_text else None
         self.conv_in = spatial_conv(in_channels, config.channels)
 
         # Every output of the down path is kept as a skip for the up path: record their widths.
@@ -185,6 +188,10 @@ class UNet3D(nn.Module):
         # a row see its first token; rows with any real token are unchanged.
         context_mask = context_mask.bool().clone()
         context_mask[:, 0] |= ~context_mask.any(dim=1)
+        if self.pooled_text_mlp is not None:
+            weights = context_mask.to(context.dtype).unsqueeze(-1)
+            pooled = (context * weights).sum(dim=1) / weights.sum(dim=1)
+            embedding = embedding + self.pooled_text_mlp(pooled).to(embedding.dtype)
 
         h = self.conv_in(x)
         skips = [h]

@@ -1,0 +1,90 @@
+"""Any corpus as a folder of clips and one table of their texts:
+
+    PATH/texts.csv     clip,text[,glosses][,split]   (comma-separated, quoted like a spreadsheet's CSV)
+    PATH/<clip>        a video file (.mp4, .mov, .avi, .mkv, .webm) or a folder of frame images
+
+`clip` is relative to PATH. `glosses` (space-separated) make back-translation possible; without the
+column the corpus has none. `split` is train, val or test; without the column a stable hash of the
+text decides (80/10/10), so one sentence never lands in two splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from text2sign.data.records import ClipRecord, DataError, Index, Problem
+from text2sign.data.table import Table, read_table
+from text2sign.data.video_io import VIDEO_SUFFIXES, frame_files, is_video_file
+
+TABLE = "texts.csv"
+REQUIRED, OPTIONAL = ("clip", "text"), ("glosses", "split")
+SPLITS = ("train", "val", "test")
+_BUCKETS = {"train": range(0, 80), "val": range(80, 90), "test": range(90, 100)}
+
+
+def table_file(root: Path) -> Path:
+    return root / TABLE
+
+
+def split_of(text: str) -> str:
+    """Where a text goes when the table has no split column: a hash, the same in every process."""
+    bucket = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") % 100
+    return next(name for name, buckets in _BUCKETS.items() if bucket in buckets)
+
+
+def _read(root: Path) -> Table:
+    path = table_file(root)
+    if not path.is_file():
+        raise DataError(f"{path}: missing. folder:PATH needs a {TABLE} in PATH with the header "
+                        f"clip,text[,glosses][,split] and one line per clip.")
+    return read_table(path, ",", REQUIRED, OPTIONAL, strict=True, quoted=True)
+
+
+def has_glosses(root: Path) -> bool:
+    return "glosses" in _read(root).columns
+
+
+def read_index(root: Path, split: str) -> Index:
+    """The clips of `split`. Lines that cannot be read, or name no valid split, belong to no split: they
+    are reported with the train split, so that each is counted once."""
+    table = _read(root)
+    path = table_file(root)
+    index = Index(problems=list(table.problems) if split == "train" else [])
+    in_split = 0
+    for row in table.rows:
+        where = f"{path}, line {row.line}"
+        fields = row.fields
+        chosen = fields.get("split")
+        if chosen is not None and chosen not in SPLITS:
+            if split == "train":
+                index.problems.append(Problem(where, f"split {chosen!r} is not one of {', '.join(SPLITS)}", "Correct it"))
+            continue
+        if (chosen or split_of(fields["text"])) != split:
+            continue
+        in_split += 1
+        if not fields["clip"]:
+            index.problems.append(Problem(where, "empty clip", "Fill in the clip's path or remove the line"))
+            continue
+        if not fields["text"]:
+            index.problems.append(Problem(where, f"clip {fields['clip']} has an empty text", "Fill it in or remove the line"))
+            continue
+        glosses = tuple(fields.get("glosses", "").split())
+        if "glosses" in fields and not glosses:
+            index.problems.append(Problem(where, f"clip {fields['clip']} has empty glosses",
+                                          "Fill them in, or remove the glosses column if the corpus has none"))
+            continue
+        source = root / fields["clip"]
+        frames = frame_files(source)
+        if not (frames or (is_video_file(source) and source.is_file())):
+            reason = ("is not a video file (" + ", ".join(sorted(VIDEO_SUFFIXES)) + ") or a folder of frame images"
+                      if source.exists() else "is missing")
+            index.problems.append(Problem(str(source), f"{reason} (clip of {where})", "Restore the clip or remove the line"))
+            continue
+        index.records.append(ClipRecord(fields["clip"], source, fields["text"], glosses, frames=len(frames)))
+    if in_split == 0:
+        hint = ("its split column names no clip for it" if "split" in table.columns
+                else "the hash of the texts puts about 10% of them in val and in test; add a split column to choose")
+        raise DataError(f"{path}: no line for the {split} split ({hint}). Each of train, val and test needs at least "
+                        "one clip.")
+    return index

@@ -1,0 +1,169 @@
+"""A corpus on disk as a Dataset: PHOENIX-2014T, How2Sign or a folder of clips, read by the same code.
+
+Samples are dicts like the synthetic corpus's, less what real data lacks:
+    video      float32 [3, T, H, W] in [-1, 1]: T = data.num_frames frames sampled uniformly over the
+               whole clip, centre-cropped to a square of data.image_size pixels
+    text       str
+    glosses    tuple[str, ...]; empty for a corpus without glosses (`has_glosses` False)
+There are no `keypoints`: no real corpus here ships poses, and zeros would read as a measurement.
+
+Which samples: the split's usable rows (see `records`); `data.train_size` / `val_size` / `test_size`
+cap each split, taking a subset drawn with `data.corpus_seed` (in file order) when the split is larger,
+so the `tiny` and `small` scales stay quick on a big corpus. Every chosen clip is then decoded once,
+by the DataLoader's workers, before training starts: a corrupt clip is found now rather than in the
+epoch that first draws it, and with the cache on (the default) this is the decoding training would
+do anyway. With `data.on_error=raise` the first bad row or clip raises `DataError` naming its file;
+with `skip` they are left out, so batches and steps per epoch are known, and listed in `skipped`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from text2sign.config import DataConfig
+from text2sign.data import folder, how2sign, phoenix
+from text2sign.data.clip_cache import ClipCache
+from text2sign.data.frames import to_video_tensor
+from text2sign.data.records import ClipRecord, DataError, Index, Problem
+from text2sign.data.spec import DataSpec, parse_data_spec
+from text2sign.data.video_io import ClipError, read_clip
+
+SPLITS = ("train", "val", "test")
+READERS = {"phoenix2014t": phoenix.read_index, "how2sign": how2sign.read_index, "folder": folder.read_index}
+NO_CACHE = "none"
+_BAD_CLIP_FIX = "Re-encode or replace the clip, or remove its line"
+log = logging.getLogger(__name__)
+
+
+def read_index(spec: DataSpec, split: str) -> Index:
+    """The split's rows as its corpus files describe them; raises DataError when the split is missing or unreadable."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return READERS[spec.kind](spec.path, split)
+
+
+def corpus_has_glosses(spec: DataSpec) -> bool:
+    if spec.kind == "folder":
+        return folder.has_glosses(spec.path)
+    return spec.kind in ("synthetic", "phoenix2014t")
+
+
+def cache_folder(config: DataConfig) -> Path | None:
+    return None if config.cache_dir == NO_CACHE else Path(config.cache_dir).expanduser()
+
+
+class RealCorpus(Dataset):
+    keypoint_names: tuple[str, ...] = ()
+
+    def __init__(self, config: DataConfig, split: str) -> None:
+        self.config, self.split = config, split
+        self.spec = parse_data_spec(config.name)
+        self.has_glosses = corpus_has_glosses(self.spec)
+        index = read_index(self.spec, split)
+        self.skipped: list[Problem] = list(index.problems)
+        if self.skipped and config.on_error == "raise":
+            raise self.skipped[0].error()
+        self.usable = len(index.records)  # before the size cap and the decoding check
+        self._cache = self._open_cache()
+        self.records = self._decodable(self._cap(index.records))
+        if self.skipped and config.on_error == "raise":
+            more = f" ({len(self.skipped) - 1} more clips of this split cannot be read either)" if len(self.skipped) > 1 else ""
+            raise DataError(f"{self.skipped[0].error()}{more}")
+        if self.skipped:
+            examples = "; ".join(str(p) for p in self.skipped[:3])
+            log.warning("left out %d samples of the %s split of %s (data.on_error=skip): %s%s", len(self.skipped),
+                        split, self.spec, examples, "; ..." if len(self.skipped) > 3 else "")
+        if not self.records:
+            raise DataError(f"{self.spec}: the {split} split has no usable sample ({len(self.skipped)} left out, e.g. "
+                            f"{self.skipped[0] if self.skipped else 'none'}). Check it with: "
+                            f"python -m text2sign.data inspect {self.spec}")
+
+    def _open_cache(self) -> ClipCache | None:
+        folder_path = cache_folder(self.config)
+        if folder_path is None:
+            return None
+        try:
+            folder_path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataError(f"data.cache_dir: cannot create {folder_path} ({error.strerror or error}); choose another "
+                            f"folder with data.cache_dir=PATH, or turn the cache off with data.cache_dir={NO_CACHE}.") from None
+        return ClipCache(folder_path)
+
+    def _cap(self, records: list[ClipRecord]) -> list[ClipRecord]:
+        limit = {"train": self.config.train_size, "val": self.config.val_size, "test": self.config.test_size}[self.split]
+        if len(records) <= limit:
+            return records
+        rng = np.random.default_rng([self.config.corpus_seed, SPLITS.index(self.split)])
+        return [records[i] for i in sorted(rng.choice(len(records), size=limit, replace=False).tolist())]
+
+    def _decodable(self, records: list[ClipRecord]) -> list[ClipRecord]:
+        """The records whose clips decode, read once each (filling the cache) by the DataLoader's workers."""
+        checks = DataLoader(_DecodeCheck(self, records), batch_size=None, num_workers=self.config.num_workers)
+        kept = []
+        # disable=None: a progress bar on a terminal only (a big corpus takes a while the first time).
+        for record, problem in zip(records, tqdm(checks, desc=f"reading {self.split} clips", unit="clip", disable=None)):
+            if problem is None:
+                kept.append(record)
+            else:
+                self.skipped.append(problem)
+        return kept
+
+    def clip(self, record: ClipRecord) -> np.ndarray:
+        """The record's clip as uint8 [T, S, S, 3], from the cache when it holds a valid copy. Raises ClipError."""
+        size, frames = self.config.image_size, self.config.num_frames
+        if self._cache is None:
+            return read_clip(record.source, frames, size)
+        key = self._cache.key(record.source, frames, size)
+        clip = self._cache.load(key, (frames, size, size, 3))
+        if clip is None:
+            clip = read_clip(record.source, frames, size)
+            self._cache.save(key, clip)
+        return clip
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for the {self.split} split of {len(self)} samples")
+        record = self.records[index]
+        try:
+            clip = self.clip(record)
+        except ClipError as error:
+            raise Problem(str(record.source), str(error), _BAD_CLIP_FIX).error() from None
+        return {"video": to_video_tensor(clip), "text": record.text, "glosses": record.glosses}
+
+    @property
+    def texts(self) -> list[str]:
+        return [r.text for r in self.records]
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """Every gloss of this split, sorted: the label set for a recognizer trained on it."""
+        return sorted({g for r in self.records for g in r.glosses})
+
+    def glosses_of(self, index: int) -> tuple[str, ...]:
+        return self.records[index].glosses
+
+
+class _DecodeCheck(Dataset):
+    """Item i: None if record i's clip decodes, else its Problem. Runs in DataLoader workers."""
+
+    def __init__(self, corpus: RealCorpus, records: list[ClipRecord]) -> None:
+        self.corpus, self.records = corpus, records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Problem | None:
+        record = self.records[index]
+        try:
+            self.corpus.clip(record)
+        except ClipError as error:
+            return Problem(str(record.source), str(error), _BAD_CLIP_FIX)
+        return None
