@@ -194,8 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     elif launched_run:
         active = mlflow.start_run(run_id=launched_run)
     else:
-        mlflow.set_experiment(args.experiment)
-        active = mlflow.start_run(run_name=name)
+        # The experiment's id is passed on rather than left "active": when parallel runs race to create it,
+        # the loser of MLflow 3.17's set_experiment gets the experiment back but not set, and its run
+        # would land in `Default`.
+        experiment_id = mlflow.set_experiment(args.experiment).experiment_id
+        active = mlflow.start_run(run_name=name, experiment_id=experiment_id)
     run_id = active.info.run_id
     experiment = mlflow.get_experiment(active.info.experiment_id).name
     if experiment != args.experiment:
