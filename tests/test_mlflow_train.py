@@ -131,3 +131,29 @@ def test_resume_from_run_id_continues_the_same_mlflow_run(tmp_path):
     mismatched = subprocess.run([*common, "--epochs", "3", "--seed", "1", "--resume", run.info.run_id], cwd=tmp_path,
                                 env=env, capture_output=True, text=True, timeout=300)
     assert mismatched.returncode == 2 and "train.seed: 0 in the checkpoint vs 1 now" in mismatched.stderr
+
+
+def test_a_run_that_loses_the_race_to_create_the_experiment_still_lands_in_it(in_tmp, monkeypatch):
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    from mlproject.tracker import FAIL_FAST_HTTP
+    from mlproject.train import main
+
+    uri = f"sqlite:///{in_tmp / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for name, value in FAIL_FAST_HTTP.items():  # the entry point sets them for its process: keep them to this test
+        monkeypatch.setenv(name, value)
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("text2sign-ablations")  # by a parallel run, a moment ago
+    looked_up = TrackingServiceClient.get_experiment_by_name
+    calls = []
+
+    def not_there_yet(self, name):  # ... but this run looked before it existed
+        calls.append(name)
+        return None if len(calls) == 1 else looked_up(self, name)
+
+    monkeypatch.setattr(TrackingServiceClient, "get_experiment_by_name", not_there_yet)
+    assert main(["--scale", "tiny", "--epochs", "1", "--overrides", "train.num_sample_prompts=0",
+                 "--evaluate", "false", "--register", "false"]) == 0
+    (run,) = client.search_runs([experiment_id])
+    assert run.info.status == "FINISHED" and len(calls) >= 2
