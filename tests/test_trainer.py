@@ -111,3 +111,15 @@ def test_caption_dropout_replaces_the_given_share_with_the_empty_text():
     dropped = drop_captions(["hello"] * 2000, 0.1, generator)
     assert set(dropped) == {"", "hello"} and 150 < dropped.count("") < 250
     assert drop_captions(["hello"] * 50, 0.0, generator) == ["hello"] * 50
+
+
+def test_channels_last_trains_to_the_same_losses(tmp_path):
+    """A memory format changes kernels, not the maths: the logged losses agree closely."""
+    runs = {}
+    for channels_last in (False, True):
+        config = resolve_config("baseline", "tiny", overrides=f"train.max_steps=3 train.num_sample_prompts=0 "
+                                                             f"train.channels_last={str(channels_last).lower()}")
+        tracker = MemoryTracker()
+        train(config, tmp_path / str(channels_last), tracker, progress=False)
+        runs[channels_last] = [value for _, value in tracker.history("train/loss")]
+    assert runs[True] == pytest.approx(runs[False], rel=1e-4)

@@ -122,7 +122,9 @@ def train(
                         f"step takes (train.batch_size x train.grad_accum = {tc.batch_size * tc.grad_accum}); lower those.")
 
     # --- model, EMA, diffusion, optimizer ---------------------------------------------------------
+    memory_format = torch.channels_last_3d if tc.channels_last else torch.contiguous_format
     model = TextToSign(config).to(device)
+    model.unet.to(memory_format=memory_format)
     ema_model = None
     if config.ema.enabled:
         text_encoder = model.text_encoder
@@ -223,7 +225,7 @@ def train(
                             worker_init_fn=_leave_stop_signals_to_the_main_process)
         total, count = 0.0, 0
         for batch in loader:
-            video = batch["video"].to(device, non_blocking=True)
+            video = batch["video"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
             context, mask = net.encode(batch["texts"])
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
                 loss = diffusion.training_loss(net, video, context, mask, val_generator)
@@ -296,7 +298,7 @@ def train(
                 worker_init_fn=_leave_stop_signals_to_the_main_process,
             )
             for micro, batch in enumerate(loader, start=1):
-                video = batch["video"].to(device, non_blocking=True)
+                video = batch["video"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
                 texts = drop_captions(list(batch["texts"]), config.diffusion.text_dropout, generator)
                 context, mask = model.encode(texts)
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
