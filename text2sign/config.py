@@ -54,6 +54,7 @@ class ModelConfig:
     # Add the caption's mean token embedding to the timestep embedding, as Imagen does (Saharia et al.
     # 2022, sec. 2.3): every residual block's scale and shift then carry the whole caption, a global
     # signal available from the first step, where cross-attention starts as a zero-initialised no-op.
+    # Off: in the 512-step small baseline it did not raise eval/steer_gap (0.011 either way), FSD 89 vs 78.
     pooled_text: bool = False
 
 
