@@ -70,6 +70,10 @@ class RealCorpus(Dataset):
             raise self.skipped[0].error()
         self.usable = len(index.records)  # before the size cap and the decoding check
         self._cache = self._open_cache()
+        # Cache keys by source: a key stats every file of the source (a PHOENIX clip is a folder of ~200
+        # PNGs), which need not be redone on every read of every epoch; a source changed on disk during
+        # a run is still caught by the next run.
+        self._keys: dict[Path, str] = {}
         self.records = self._decodable(self._cap(index.records))
         if self.skipped and config.on_error == "raise":
             more = f" ({len(self.skipped) - 1} more clips of this split cannot be read either)" if len(self.skipped) > 1 else ""
@@ -118,7 +122,9 @@ class RealCorpus(Dataset):
         size, frames = self.config.image_size, self.config.num_frames
         if self._cache is None:
             return read_clip(record.source, frames, size)
-        key = self._cache.key(record.source, frames, size)
+        key = self._keys.get(record.source)
+        if key is None:
+            key = self._keys[record.source] = self._cache.key(record.source, frames, size)
         clip = self._cache.load(key, (frames, size, size, 3))
         if clip is None:
             clip = read_clip(record.source, frames, size)
