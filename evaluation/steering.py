@@ -28,6 +28,7 @@ from torch import Tensor
 
 from evaluation.frechet import frechet_distance_features
 from evaluation.text_metrics import bleu4, edit_distance, word_error_rate
+from text2sign.text_reliance import shuffled_texts
 
 CONDITIONS = ("true", "empty", "shuffled")
 BOOTSTRAP_SAMPLES = 2000
@@ -37,21 +38,6 @@ Glosses = Sequence[str]
 GenerateFn = Callable[[list[str]], Tensor]
 # videos -> (recognized glosses per video, recognizer features [N, D])
 ReadFn = Callable[[Tensor], tuple[list[list[str]], np.ndarray]]
-
-
-def shuffled_texts(texts: Sequence[str], seed: int) -> list[str]:
-    """Each text replaced by another prompt's: a random cyclic derangement, reproducible from `seed`.
-
-    Walking a random permutation and giving each prompt the text of the next one in the walk means no
-    prompt is ever paired with itself, which a plain random permutation would do for about one in N.
-    """
-    if len(texts) < 2:
-        raise ValueError(f"shuffling needs at least 2 texts, got {len(texts)}")
-    order = np.random.default_rng(seed).permutation(len(texts))
-    shuffled = [""] * len(texts)
-    for position, index in enumerate(order):
-        shuffled[index] = texts[order[(position + 1) % len(order)]]
-    return shuffled
 
 
 def condition_texts(texts: Sequence[str], seed: int) -> dict[str, list[str]]:

@@ -26,6 +26,9 @@ def test_tiny_run_logs_the_step_metrics_of_the_contract_every_step(tiny_run):
     for key in ("train/loss", "train/lr", "train/grad_norm", "train/videos_per_s", "cpu/rss_gib"):
         assert [step for step, _ in tracker.history(key)] == list(range(1, result.steps + 1)), key
     assert len(tracker.history("val/loss")) == 3
+    text_gaps = tracker.history("val/text_loss_gap")
+    assert [step for step, _ in text_gaps] == [step for step, _ in tracker.history("val/loss")]
+    assert all(abs(gap) < 1.0 for _, gap in text_gaps)  # a difference of two MSEs of order 1, not a loss itself
     summary = {k for _, k, _ in tracker.metrics if k.startswith("summary/")}
     assert {"summary/train_time_s", "summary/steps", "summary/peak_cpu_rss_gib"} <= summary
     assert tracker.params["model.channels"] == 16 and tracker.params["ema.enabled"] is True

@@ -29,6 +29,7 @@ from text2sign.diffusion import GaussianDiffusion
 from text2sign.ema import ema_decay, update_ema
 from text2sign.failures import TrainingDiverged, TrainingOutOfMemory
 from text2sign.pipeline import TextToSign, generate
+from text2sign.text_reliance import losses_under_captions, shuffled_texts
 from text2sign.tracking import NullTracker, Tracker
 from text2sign.video import save_filmstrip, save_gif
 
@@ -216,23 +217,37 @@ def train(
     def eval_model() -> TextToSign:
         return ema_model if ema_model is not None else model
 
+    # The val clips' captions handed to other clips, fixed for the run: val/text_loss_gap compares them.
+    val_wrong_captions = shuffled_texts(val_set.texts, VAL_SEED) if len(val_set) >= 2 else None
+
     @torch.no_grad()
-    def validation_loss() -> float:
+    def validation_losses() -> dict[str, float]:
+        """val/loss, and val/text_loss_gap: the same clips, noise and timesteps under wrong captions, minus
+        val/loss (text2sign.text_reliance). Computed with the weights evaluation uses."""
         net = eval_model()
         net.eval()
         val_generator = torch.Generator().manual_seed(VAL_SEED)
         loader = DataLoader(val_set, batch_size=tc.batch_size, collate_fn=collate, num_workers=config.data.num_workers,
                             worker_init_fn=_leave_stop_signals_to_the_main_process)
-        total, count = 0.0, 0
-        for batch in loader:
+        totals, count = {"true": 0.0, "shuffled": 0.0}, 0
+        for batch in loader:  # in index order, so the i-th clip's wrong caption is val_wrong_captions[i]
             video = batch["video"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
-            context, mask = net.encode(batch["texts"])
+            captions = {"true": list(batch["texts"])}
+            if val_wrong_captions is not None:
+                captions["shuffled"] = val_wrong_captions[count : count + len(video)]
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
-                loss = diffusion.training_loss(net, video, context, mask, val_generator)
-            total += loss.item() * len(video)
+                losses = losses_under_captions(net, net.encode, diffusion, video, captions, val_generator)
+            for name, loss in losses.items():
+                totals[name] += loss.item() * len(video)
             count += len(video)
         model.train()
-        return total / count
+        metrics = {"val/loss": totals["true"] / count}
+        if val_wrong_captions is not None:
+            metrics["val/text_loss_gap"] = (totals["shuffled"] - totals["true"]) / count
+        return metrics
+
+    def validation_loss() -> float:
+        return validation_losses()["val/loss"]
 
     def write_samples(label: str) -> None:
         if not sample_prompts:
@@ -352,8 +367,9 @@ def train(
                 break  # stopped inside an epoch: by train.max_steps or by should_stop
             read_steps()
             epoch += 1
-            val = validation_loss()
-            tracker.log_metrics({"val/loss": val}, step=step)
+            val_metrics = validation_losses()
+            val = val_metrics["val/loss"]
+            tracker.log_metrics(val_metrics, step=step)
             if epoch % tc.checkpoint_every == 0 or step == num_steps:
                 last_checkpoint = checkpoint(epoch, val)
                 if not interrupted:
