@@ -15,6 +15,7 @@ from evaluation.analysis import (
     Expectation,
     baseline_of,
     format_mean_ci,
+    format_number,
     format_p,
     is_single_seed,
 )
@@ -23,12 +24,13 @@ REPORT_NAME = "ABLATION_RESULTS_REPORT.txt"
 
 
 def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: str | Path,
-                 failed_runs: list[dict], study: str) -> Path:
+                 failed_runs: list[dict], study: str, runs: pd.DataFrame | None = None) -> Path:
     """Write the report and return its path.
 
     `long` is `evaluation.analysis.compare`'s output. `path` is the file to write, or a folder to write
     REPORT_NAME into. `failed_runs` are the runs left out, as dicts with `run_id`, `status`, and
     `run_name` or `ablation` and `seed`, optionally `reason`; other keys are listed as they are.
+    `runs` (one row per finished run, metric columns as tracked) adds each run's own steering figures.
     """
     path = Path(path)
     if path.is_dir() or not path.suffix:
@@ -40,6 +42,7 @@ def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: 
         _header(long, study, baseline),
         _baseline_section(long, baseline),
         *(_ablation_section(long, ablation, baseline) for ablation in others),
+        _steering_section(long, runs),
         _expectations_section(expectations),
         _left_out_section(long, failed_runs),
     ]
@@ -120,6 +123,55 @@ def _significance(row) -> str:
     if row.p_value < ALPHA:
         return f"not significant at {ALPHA} after Holm correction (it was before)"
     return f"not significant at {ALPHA}"
+
+
+STEER_LINES = [
+    "DOES THE TEXT STEER?",
+    "eval/steer_gap is the back-translation WER of videos generated from other prompts' texts minus that of",
+    "videos generated from their own texts, from the same starting noise: about 0 when the model signs the",
+    "same whatever it is asked, larger as the text steers. val/text_loss_gap is the denoising loss under",
+    "wrong captions minus under the true ones (last epoch): the same question asked of the network directly.",
+]
+
+
+def _steering_section(long: pd.DataFrame, runs: pd.DataFrame | None) -> str:
+    lines = list(STEER_LINES)
+    for row in long[long["metric"] == "eval/steer_gap"].itertuples(index=False):
+        if row.n == 0:
+            lines.append(f"- {row.ablation}: steer gap missing (no finished run logged it).")
+            continue
+        lines.append(f"- {row.ablation}: steer gap {format_mean_ci(row.mean, row.ci95)} over {row.n} "
+                     f"run{'s' if row.n != 1 else ''} (mean ± 95% CI over seeds): {_steer_verdict(row)}.")
+        if runs is not None:
+            lines += _steering_run_lines(runs[runs["ablation"] == row.ablation])
+    return "\n".join(lines)
+
+
+def _steer_verdict(row) -> str:
+    if math.isnan(row.ci95):
+        return "one run: see its own bootstrap interval below"
+    if row.mean - row.ci95 > 0:
+        return "the text steers (the whole interval is above 0)"
+    if row.mean + row.ci95 < 0:
+        return ("videos read better under other prompts' texts than under their own: check that the captions "
+                "reach the model")
+    return "no evidence that the text steers (the interval contains 0)"
+
+
+def _steering_run_lines(runs: pd.DataFrame) -> list[str]:
+    """Per run: the gap with its paired-bootstrap interval over the videos, the three WERs, the loss gap."""
+    def value(run: pd.Series, metric: str) -> float:
+        return float(run[metric]) if metric in run.index and pd.notna(run[metric]) else math.nan
+
+    lines = []
+    for _, run in runs.sort_values("seed").iterrows():
+        wers = ", ".join(f"{condition} {format_number(value(run, f'eval/steer_bt_wer_{condition}'))}"
+                         for condition in ("true", "empty", "shuffled"))
+        text_gap = value(run, "val/text_loss_gap")
+        lines.append(f"  seed {run['seed']}: gap {format_mean_ci(value(run, 'eval/steer_gap'), value(run, 'eval/steer_gap_ci95'))}"
+                     f" (bootstrap over the videos); WER {wers}; val/text_loss_gap "
+                     f"{'missing' if math.isnan(text_gap) else f'{text_gap:.2g}'}.")
+    return lines
 
 
 def _expectations_section(expectations: Sequence[Expectation]) -> str:

@@ -46,11 +46,15 @@ def fetch_runs(experiment: str, study: str) -> tuple[pd.DataFrame, list[dict[str
     if found.empty:
         where = f"study {study}" if study else f"experiment {experiment!r}"
         raise ConfigError(f"no ablation runs in {where}; check the study id (printed by the study entry point).")
-    left_out = [
-        {"run_id": r["run_id"], "run_name": r.get("tags.mlflow.runName", ""), "status": r["status"]}
-        for _, r in found.iterrows() if r["status"] != "FINISHED"
-    ]
     finished = found[found["status"] == "FINISHED"]
+    # A child stopped before its first checkpoint is started afresh when its study is resumed: say so.
+    rerun = {(r["tags.ablation"], r["tags.seed"]): r["run_id"] for _, r in finished.iterrows()}
+    left_out = []
+    for _, r in found[found["status"] != "FINISHED"].iterrows():
+        entry = {"run_id": r["run_id"], "run_name": r.get("tags.mlflow.runName", ""), "status": r["status"]}
+        if (r["tags.ablation"], r["tags.seed"]) in rerun:
+            entry["reason"] = f"superseded: the same ablation and seed finished in run {rerun[r['tags.ablation'], r['tags.seed']]}"
+        left_out.append(entry)
     runs = pd.DataFrame({
         "run_id": finished["run_id"],
         "ablation": finished["tags.ablation"],
@@ -118,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     long.to_csv(output / "comparison_table.csv", index=False)
     (output / "comparison_table.md").write_text(to_markdown(long))
     expectations = check_expectations(long)
-    write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment)
+    write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
+                 runs=runs)
     histories = fetch_histories(runs)
     plot_loss_curves(histories, output / "loss_curves.png")
     quality = [m for m in long["metric"].unique() if m.startswith("eval/")]

@@ -214,3 +214,24 @@ def test_plots_are_written_as_png_even_with_missing_metrics(long, tmp_path):
     ]
     for path in paths:
         assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_report_says_per_ablation_whether_the_text_steers_with_each_runs_bootstrap_interval(tmp_path):
+    # baseline's gaps 0.30 ± ~0.12 lie above 0; no_ema's straddle 0. Seed 1 of no_ema lacks the loss gap.
+    study = {
+        "baseline": {"eval/steer_gap": [0.25, 0.30, 0.35], "eval/steer_gap_ci95": [0.05, 0.06, 0.04],
+                     "eval/steer_bt_wer_true": [0.5, 0.45, 0.4], "eval/steer_bt_wer_empty": [0.9, 0.9, 0.9],
+                     "eval/steer_bt_wer_shuffled": [0.75, 0.75, 0.75], "val/text_loss_gap": [0.004, 0.005, 0.006]},
+        "no_ema": {"eval/steer_gap": [-0.02, 0.01, 0.03], "eval/steer_gap_ci95": [0.04, 0.04, 0.05],
+                   "eval/steer_bt_wer_true": [1.0, 0.99, 0.97], "eval/steer_bt_wer_empty": [1.0, 1.0, 1.0],
+                   "eval/steer_bt_wer_shuffled": [0.98, 1.0, 1.0], "val/text_loss_gap": [0.0001, NAN, 0.0]},
+    }
+    runs = make_runs(study)
+    long = compare(runs)
+    text = write_report(long, check_expectations(long), tmp_path, [], study="s", runs=runs).read_text()
+    section = text[text.index("DOES THE TEXT STEER?"):]
+    assert "- baseline: steer gap 0.3000 ± 0.12 over 3 runs" in section
+    assert "the text steers (the whole interval is above 0)" in section
+    assert "no evidence that the text steers (the interval contains 0)" in section
+    assert "seed 0: gap 0.2500 ± 0.050 (bootstrap over the videos); WER true 0.5000, empty 0.9000, shuffled 0.7500" in section
+    assert "val/text_loss_gap missing." in section and "val/text_loss_gap 0.004." in section
