@@ -7,6 +7,13 @@ tagged `study=<study run id>` and nested under the study run in the MLflow UI. `
 child per visible GPU at a time (each pinned with CUDA_VISIBLE_DEVICES) and one at a time on a CPU,
 where parallel runs would only fight over the cores. A failed child does not stop the others; the
 study's summary names it.
+
+A study outlives its process: `resume=<study run id>` continues it. Children that finished are kept,
+children that were stopped continue from their last checkpoint (the same run), and children not yet
+started, or stopped before their first checkpoint, start afresh. The plan may grow on resume (more
+seeds, another ablation): only what the study does not have yet is trained.
+
+    mlflow run . -e study -P seeds=3 -P scale=small -P resume=<study run id> --env-manager local
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ class ChildResult:
     returncode: int
     seconds: float
     log: str
+    # "" for a fresh child; "finished before (run <id>)" or "resumed run <id>" when the study was resumed.
+    previous: str = ""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parallel", default="auto", help="auto (one per GPU, 1 on CPU) or a number of children at once")
     parser.add_argument("--evaluate", default="true")
     parser.add_argument("--experiment", default="text2sign-ablations")
+    parser.add_argument("--resume", default="", help="a study run id: keep its finished children, continue the rest")
     return parser.parse_args(argv)
 
 
@@ -77,24 +87,94 @@ def worker_slots(parallel: str) -> list[str | None]:
     return [None] * max(1, non_negative_int("parallel", parallel))
 
 
-def run_child(ablation: str, seed: int, args: argparse.Namespace, study_id: str, gpu: str | None, logs: Path) -> ChildResult:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_RUN_ID"}
+def child_env(gpu: str | None, children_at_once: int) -> dict[str, str]:
+    """A child's environment: pinned to its GPU, or on a CPU given its share of the cores.
+
+    Each torch process starts one compute thread per core; several on the same cores oversubscribe them,
+    and their threads spin waiting on each other: on 2 cores, two such runs each ran 2.5 to 5 times
+    slower. Splitting the cores keeps the study's total throughput. A thread count the user set is kept.
+    """
     import mlflow
 
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_RUN_ID"}
     env["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
+    elif children_at_once > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // children_at_once))
+    return env
+
+
+def run_child(ablation: str, seed: int, args: argparse.Namespace, study_id: str, gpu: str | None, logs: Path,
+              children_at_once: int = 1, resume_run: str | None = None) -> ChildResult:
     name = run_name(ablation, args.scale, seed)
     log = logs / f"{name}.log"
+    command = [sys.executable, "-m", "mlproject.train", "--ablation", ablation, "--scale", args.scale, "--seed", str(seed),
+               "--overrides", args.overrides, "--experiment", args.experiment, "--study", study_id,
+               "--parent-run-id", study_id, "--evaluate", args.evaluate]
+    if resume_run:
+        command += ["--resume", resume_run]
     start = time.perf_counter()
     with log.open("w") as handle:
-        process = subprocess.run(
-            [sys.executable, "-m", "mlproject.train", "--ablation", ablation, "--scale", args.scale, "--seed", str(seed),
-             "--overrides", args.overrides, "--experiment", args.experiment, "--study", study_id,
-             "--parent-run-id", study_id, "--evaluate", args.evaluate],
-            env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent,
-        )
-    return ChildResult(ablation, seed, name, process.returncode, time.perf_counter() - start, str(log))
+        process = subprocess.run(command, env=child_env(gpu, children_at_once), stdout=handle, stderr=subprocess.STDOUT,
+                                 cwd=Path(__file__).resolve().parent.parent)
+    return ChildResult(ablation, seed, name, process.returncode, time.perf_counter() - start, str(log),
+                       f"resumed run {resume_run}" if resume_run else "")
+
+
+def previous_children(study_id: str) -> dict[tuple[str, int], tuple[str, bool]]:
+    """What a study already has, per (ablation, seed): (run id, finished?).
+
+    Of several runs of one child (one stopped before its first checkpoint, then started afresh), a
+    finished one wins, else the latest that has a checkpoint to continue from; a child with no such run
+    is not listed, so it starts afresh.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    study = client.get_run(study_id)
+    runs = client.search_runs([study.info.experiment_id], f"tags.study = '{study_id}' and tags.ablation != ''",
+                              order_by=["attributes.start_time DESC"], max_results=10_000)
+    found: dict[tuple[str, int], tuple[str, bool]] = {}
+    for run in runs:  # newest first
+        child = (run.data.tags["ablation"], int(run.data.tags["seed"]))
+        finished = run.info.status == "FINISHED"
+        if finished and not found.get(child, ("", False))[1]:
+            found[child] = (run.info.run_id, True)
+        elif child not in found and client.list_artifacts(run.info.run_id, "checkpoints"):
+            found[child] = (run.info.run_id, False)
+    return found
+
+
+def open_study(args: argparse.Namespace, children_count: int):
+    """Start the study run, or reopen the one `--resume` names after checking it is a study of this scale."""
+    import mlflow
+
+    if not args.resume:
+        parent = start_entry_point_run(args.experiment)  # before any child starts: one process creates the store
+        mlflow.set_tags({"mlflow.runName": f"study-{args.scale}-{children_count}runs", "study": parent.info.run_id,
+                         "role": "study", "scale": args.scale, "study/overrides": args.overrides})
+        return parent
+    try:
+        previous = mlflow.MlflowClient().get_run(args.resume)
+    except mlflow.exceptions.MlflowException as error:
+        raise ConfigError(f"resume: no run {args.resume!r} on {mlflow.get_tracking_uri()} ({error.message}); "
+                          "pass the study run id the study printed when it started.") from error
+    tags = previous.data.tags
+    if tags.get("role") != "study":
+        raise ConfigError(f"resume: run {args.resume} is not a study run (its tag role is {tags.get('role')!r}); "
+                          "pass the id the study printed as `study <id>: ...`.")
+    if tags.get("scale") != args.scale:
+        raise ConfigError(f"resume: study {args.resume} is at scale {tags.get('scale')!r}, not {args.scale!r}; "
+                          f"pass -P scale={tags.get('scale')}.")
+    # Children of one study must differ only by ablation and seed, or their comparison means nothing.
+    if tags.get("study/overrides", "") != args.overrides:
+        raise ConfigError(f"resume: study {args.resume} was run with overrides {tags.get('study/overrides', '')!r}, "
+                          f"not {args.overrides!r}; pass the same overrides (or start a new study).")
+    launched_run = os.environ.get("MLFLOW_RUN_ID")  # `mlflow run` made a run for this entry point: point it here
+    if launched_run and launched_run != args.resume:
+        mlflow.MlflowClient().set_tag(launched_run, "text2sign.resumed_into", args.resume)
+    return mlflow.start_run(run_id=args.resume)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,27 +189,42 @@ def main(argv: list[str] | None = None) -> int:
 
     import mlflow
 
-    parent = start_entry_point_run(args.experiment)  # before any child starts: one process creates the store
+    try:
+        parent = open_study(args, len(children))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     study_id = parent.info.run_id
-    mlflow.set_tags({"mlflow.runName": f"study-{args.scale}-{len(children)}runs", "study": study_id, "role": "study",
-                     "scale": args.scale})
     logs = Path(tempfile.mkdtemp(prefix="text2sign-study-"))
-    print(f"study {study_id}: {len(children)} runs, {len(slots)} at a time; logs in {logs}")
+    done = previous_children(study_id) if args.resume else {}
+    results: list[ChildResult] = []
+    todo: list[tuple[tuple[str, int], str | None]] = []
+    for ablation, seed in children:
+        run_id, finished = done.get((ablation, seed), (None, False))
+        if finished:
+            results.append(ChildResult(ablation, seed, run_name(ablation, args.scale, seed), 0, 0.0, "",
+                                       f"finished before (run {run_id})"))
+        else:
+            todo.append(((ablation, seed), run_id))
+    print(f"study {study_id}: {len(children)} runs, {len(slots)} at a time; logs in {logs}"
+          + (f"; resumed: {len(results)} already finished, {sum(r is not None for _, r in todo)} to continue"
+             if args.resume else ""))
 
     free = list(slots)
-    results: list[ChildResult] = []
 
-    def launch(child: tuple[str, int]) -> ChildResult:
+    def launch(item: tuple[tuple[str, int], str | None]) -> ChildResult:
+        (ablation, seed), resume_run = item
         gpu = free.pop()
         try:
-            return run_child(child[0], child[1], args, study_id, gpu, logs)
+            return run_child(ablation, seed, args, study_id, gpu, logs, len(slots), resume_run)
         finally:
             free.append(gpu)
 
     with ThreadPoolExecutor(max_workers=len(slots)) as pool:
-        for result in pool.map(launch, children):
+        for result in pool.map(launch, todo):
             results.append(result)
-            print(f"  {result.run_name}: {'ok' if result.returncode == 0 else f'FAILED (exit {result.returncode})'} "
+            how = f" ({result.previous})" if result.previous else ""
+            print(f"  {result.run_name}{how}: {'ok' if result.returncode == 0 else f'FAILED (exit {result.returncode})'} "
                   f"in {result.seconds:.0f} s")
 
     failed = [r for r in results if r.returncode != 0]
@@ -137,10 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     summary_path = logs / "study_summary.json"
     summary_path.write_text(json.dumps(summary, indent=2))
     mlflow.log_artifact(str(summary_path))
-    mlflow.log_artifacts(str(logs), "logs")
+    # A resumed study keeps the logs of its earlier sessions: a child's log has the same name in each.
+    mlflow.log_artifacts(str(logs), f"logs/resumed-{time.strftime('%Y%m%d-%H%M%S')}" if args.resume else "logs")
     mlflow.log_metrics({"study/runs": len(results), "study/failed": len(failed)})
     if failed:
         mlflow.set_tag("study/failed_runs", ", ".join(r.run_name for r in failed))
+    elif "study/failed_runs" in parent.data.tags:  # failures of an earlier session, now rerun
+        mlflow.MlflowClient().delete_tag(study_id, "study/failed_runs")
         print(f"{len(failed)} of {len(results)} runs failed: {', '.join(r.run_name for r in failed)} (logs in {logs})",
               file=sys.stderr)
     mlflow.end_run(status="FAILED" if len(failed) == len(results) else "FINISHED")
