@@ -148,3 +148,33 @@ def test_pooled_text_conditions_the_residual_blocks_without_any_attention():
         changed_pad = context.clone()
         changed_pad[0, -1] += 5.0
         assert torch.allclose(pooled(x, timesteps, context, mask), pooled(x, timesteps, changed_pad, mask))
+
+
+def test_frame_aware_cross_attention_reads_the_caption_differently_at_each_frame():
+    from text2sign.models.attention import VideoTransformerBlock
+
+    torch.manual_seed(0)
+    # Every frame the same: only the frame position can make the cross-attention differ between frames.
+    frame = torch.randn(1, 1, 6, 16)
+    x = frame.expand(1, 4, 6, 16)
+    context, mask = torch.randn(1, 5, CONTEXT_DIM), torch.ones(1, 5, dtype=torch.bool)
+    weights = VideoTransformerBlock(16, 8, CONTEXT_DIM).state_dict()
+    outputs = {}
+    for aware in (False, True):
+        block = VideoTransformerBlock(16, 8, CONTEXT_DIM, frame_aware_cross_attention=aware)
+        block.load_state_dict(weights)
+        captured = []
+        block.cross_attention.register_forward_hook(lambda module, args, out: captured.append(out))
+        with torch.no_grad():
+            block(x, context, mask)
+        outputs[aware] = captured[0].reshape(4, 6, 16)
+    # Frame-blind: the temporal attention already mixes in positions, so compare the spread, not equality.
+    blind_spread = (outputs[False] - outputs[False][0]).abs().max()
+    aware_spread = (outputs[True] - outputs[True][0]).abs().max()
+    assert aware_spread > 2 * blind_spread
+    assert not torch.allclose(outputs[True][0], outputs[True][3])
+
+
+def test_frame_aware_cross_attention_adds_no_parameters():
+    aware = UNet3D(dataclasses.replace(TINY, frame_aware_cross_attention=True), CONTEXT_DIM)
+    assert sum(p.numel() for p in aware.parameters()) == sum(p.numel() for p in UNet3D(TINY, CONTEXT_DIM).parameters())

@@ -70,7 +70,8 @@ class UNetBlock(nn.Module):
         super().__init__()
         self.res = ResBlock(in_channels, out_channels, embedding_dim, config.dropout)
         self.transformer = (
-            VideoTransformer(out_channels, config.transformer_depth, config.head_dim, context_dim) if attention else None
+            VideoTransformer(out_channels, config.transformer_depth, config.head_dim, context_dim,
+                             config.frame_aware_cross_attention) if attention else None
         )
 
     def forward(self, x: Tensor, embedding: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
