@@ -39,7 +39,7 @@ def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: 
     baseline = baseline_of(long)
     others = [ablation for ablation in pd.unique(long["ablation"]) if ablation != baseline]
     sections = [
-        _header(long, study, baseline),
+        _header(long, study, baseline) + _code_versions_line(runs),
         _baseline_section(long, baseline),
         *(_ablation_section(long, ablation, baseline) for ablation in others),
         _steering_section(long, runs),
@@ -72,6 +72,20 @@ def _header(long: pd.DataFrame, study: str, baseline: str) -> str:
     if is_single_seed(long):
         lines.append(SINGLE_SEED_LINE)
     return "\n".join(lines)
+
+
+def _code_versions_line(runs: pd.DataFrame | None) -> str:
+    """Children of one study should run one version of the code; a resumed study may not have."""
+    if runs is None or "git_commit" not in runs.columns:
+        return ""
+    commits = runs["git_commit"].fillna("unknown")
+    if commits.nunique() <= 1:
+        return f"\nCode: every run at commit {str(commits.iloc[0])[:12]}." if len(commits) else ""
+    groups = "; ".join(f"{str(commit)[:12]}: {', '.join(f'{r.ablation} seed {r.seed}' for r in group.itertuples())}"
+                       for commit, group in runs.assign(git_commit=commits).groupby("git_commit", sort=False))
+    return ("\nWARNING: the runs were trained by different versions of the code, so a difference between "
+            f"ablations may be a difference between versions ({groups}). Check the commits' changes before "
+            "trusting a comparison across them.")
 
 
 def _baseline_section(long: pd.DataFrame, baseline: str) -> str:

@@ -61,6 +61,7 @@ def fetch_runs(experiment: str, study: str) -> tuple[pd.DataFrame, list[dict[str
         "seed": finished["tags.seed"].astype(int),
         "status": finished["status"],
         "registered": finished.get("tags.registry/model", pd.Series(index=finished.index, dtype=object)),
+        "git_commit": finished.get("tags.git_commit", pd.Series(index=finished.index, dtype=object)),
     })
     for column in finished.columns:
         if column.startswith("metrics."):

@@ -235,3 +235,15 @@ def test_report_says_per_ablation_whether_the_text_steers_with_each_runs_bootstr
     assert "no evidence that the text steers (the interval contains 0)" in section
     assert "seed 0: gap 0.2500 ± 0.050 (bootstrap over the videos); WER true 0.5000, empty 0.9000, shuffled 0.7500" in section
     assert "val/text_loss_gap missing." in section and "val/text_loss_gap 0.004." in section
+
+
+def test_report_warns_when_the_runs_were_trained_by_different_versions_of_the_code(tmp_path):
+    runs = make_runs()
+    runs["git_commit"] = ["a" * 40] * 6 + ["b" * 40] * 3
+    long = compare(runs)
+    text = write_report(long, check_expectations(long), tmp_path, [], study="s", runs=runs).read_text()
+    assert "WARNING: the runs were trained by different versions of the code" in text
+    assert "bbbbbbbbbbbb: no_ema seed 0, no_ema seed 1, no_ema seed 2" in text
+    runs["git_commit"] = "c" * 40
+    text = write_report(long, check_expectations(long), tmp_path, [], study="s", runs=runs).read_text()
+    assert "Code: every run at commit cccccccccccc." in text and "WARNING" not in text
