@@ -46,6 +46,8 @@ def plot_loss_curves(histories: pd.DataFrame, path: str | Path, metric: str = "t
         values = curves["value"].dropna()
         if (values > 0).all() and values.max() / values.min() > LOG_SCALE_RATIO:
             ax.set_yscale("log")
+        elif (values <= 0).any():  # a difference such as val/text_loss_gap: which side of 0 is the news
+            ax.axhline(0.0, color="0.4", linewidth=0.8, linestyle=":")
         ax.legend()
     else:
         _note(ax, f"{metric}: no history logged by any run")

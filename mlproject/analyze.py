@@ -21,7 +21,7 @@ from text2sign.config import ConfigError
 
 from mlproject.cli import start_entry_point_run
 
-HISTORY_METRICS = ("train/loss", "val/loss")
+HISTORY_METRICS = ("train/loss", "val/loss", "val/text_loss_gap")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
                  runs=runs)
     histories = fetch_histories(runs)
-    plot_loss_curves(histories, output / "loss_curves.png")
+    plot_loss_curves(histories, output / "loss_curves.png", baseline=args.baseline)
+    # When, if ever, each ablation starts to use its text (about 0 while it ignores it).
+    plot_loss_curves(histories, output / "text_loss_gap_curves.png", metric="val/text_loss_gap", baseline=args.baseline)
     quality = [m for m in long["metric"].unique() if m.startswith("eval/")]
     plot_metric_bars(long, output / "eval_metrics.png", quality)
     plot_cost_vs_quality(long, output / "cost_vs_quality.png")

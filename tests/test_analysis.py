@@ -207,6 +207,9 @@ def test_plots_are_written_as_png_even_with_missing_metrics(long, tmp_path):
     paths = [
         plot_loss_curves(make_histories(), tmp_path / "loss.png"),
         plot_loss_curves(make_histories(), tmp_path / "val_loss.png", metric="val/loss"),  # never logged
+        # A gap that crosses 0 (drawn with a zero line, no log scale).
+        plot_loss_curves(make_histories().assign(metric="val/text_loss_gap", value=lambda h: h["value"] - 0.3),
+                         tmp_path / "gap.png", metric="val/text_loss_gap"),
         plot_metric_bars(long, tmp_path / "bars.png", ["eval/fsd", "eval/backtranslation_bleu4", "eval/lpips",
                                                        "summary/train_time_s"]),
         plot_cost_vs_quality(long, tmp_path / "cost.png"),
