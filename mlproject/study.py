@@ -235,10 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     # A resumed study keeps the logs of its earlier sessions: a child's log has the same name in each.
     mlflow.log_artifacts(str(logs), f"logs/resumed-{time.strftime('%Y%m%d-%H%M%S')}" if args.resume else "logs")
     mlflow.log_metrics({"study/runs": len(results), "study/failed": len(failed)})
-    if failed:
-        mlflow.set_tag("study/failed_runs", ", ".join(r.run_name for r in failed))
-    elif "study/failed_runs" in parent.data.tags:  # failures of an earlier session, now rerun
+    # Failures of an earlier session stay named unless this session ran those children again.
+    earlier = [name for name in parent.data.tags.get("study/failed_runs", "").split(", ") if name]
+    ran_now = {r.run_name for r in results}
+    failed_names = [name for name in earlier if name not in ran_now] + [r.run_name for r in failed]
+    if failed_names:
+        mlflow.set_tag("study/failed_runs", ", ".join(failed_names))
+    elif earlier:
         mlflow.MlflowClient().delete_tag(study_id, "study/failed_runs")
+    if failed:
         print(f"{len(failed)} of {len(results)} runs failed: {', '.join(r.run_name for r in failed)} (logs in {logs})",
               file=sys.stderr)
     mlflow.end_run(status="FAILED" if len(failed) == len(results) else "FINISHED")

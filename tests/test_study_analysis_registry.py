@@ -158,3 +158,41 @@ def test_a_study_against_a_remote_tracking_server(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_resumed_study_keeps_finished_children_continues_a_stopped_one_and_adds_a_seed(study):
+    # Last in this module: it adds a child to the shared study.
+    store, env, client, parent = study
+    study_id = parent.info.run_id
+
+    def baseline_children():
+        return {run.info.run_name: run for run in client.search_runs(
+            [parent.info.experiment_id], f"tags.study = '{study_id}' and tags.ablation = 'baseline'")}
+
+    before = baseline_children()
+    # Seed 1 was stopped (a scheduler's SIGTERM ends a run KILLED after its checkpoint).
+    client.set_terminated(before["baseline-tiny-s1"].info.run_id, "KILLED")
+    resumed = _run([sys.executable, "-m", "mlproject.study", "--ablations", "baseline", "--seeds", "3", "--scale", "tiny",
+                    "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}", "--resume", study_id],
+                   store, env)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "1 already finished, 1 to continue" in resumed.stdout
+
+    after = baseline_children()
+    assert sorted(after) == ["baseline-tiny-s0", "baseline-tiny-s1", "baseline-tiny-s2"]  # no duplicate runs
+    assert all(run.info.status == "FINISHED" for run in after.values())
+    for name in ("baseline-tiny-s0", "baseline-tiny-s1"):
+        assert after[name].info.run_id == before[name].info.run_id
+    assert after["baseline-tiny-s0"].info.end_time == before["baseline-tiny-s0"].info.end_time  # not retrained
+    assert after["baseline-tiny-s2"].data.tags["mlflow.parentRunId"] == study_id
+
+    (store / "resumed").mkdir()
+    summary_path = client.download_artifacts(study_id, "study_summary.json", str(store / "resumed"))
+    summary = {run["run_name"]: run["previous"] for run in json.loads(Path(summary_path).read_text())["runs"]}
+    assert summary["baseline-tiny-s0"].startswith("finished before (run ")
+    assert summary["baseline-tiny-s1"] == f"resumed run {before['baseline-tiny-s1'].info.run_id}"
+    assert summary["baseline-tiny-s2"] == ""
+    study_run = client.get_run(study_id)
+    assert study_run.info.status == "FINISHED"
+    # The failures of the first session were not in this plan: still named.
+    assert study_run.data.tags["study/failed_runs"] == "cuda_only-tiny-s0, cuda_only-tiny-s1"

@@ -4,20 +4,16 @@ children that run at once share the cores instead of oversubscribing them."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from mlproject.study import child_env, main as study_main
-from tests.helpers import subprocess_env
 
-CHILD_OVERRIDES = "train.num_sample_prompts=0 diffusion.sample_steps=2"
+# The end-to-end resume (keeps finished children, continues a stopped one, adds a seed) reuses the study
+# of tests/test_study_analysis_registry.py, whose children are already trained.
 
 
 def test_children_at_once_on_a_cpu_split_the_cores_between_them(monkeypatch):
@@ -68,49 +64,6 @@ def test_resuming_a_run_that_is_not_a_study_is_refused(store, capsys):
         mlflow.set_tag("ablation", "baseline")
     assert study_main(["--scale", "tiny", "--resume", run.info.run_id]) == 2
     assert "is not a study run" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_a_resumed_study_keeps_finished_children_continues_a_stopped_one_and_adds_a_seed(tmp_path):
-    env = subprocess_env(tmp_path)
-    overrides = f"{CHILD_OVERRIDES} train.output_dir={tmp_path / 'outputs'}"
-    base = [sys.executable, "-m", "mlproject.study", "--ablations", "baseline", "--scale", "tiny", "--evaluate", "false",
-            "--overrides", overrides]
-    first = subprocess.run(base + ["--seeds", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-
-    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    experiment = client.get_experiment_by_name("text2sign-ablations").experiment_id
-    (study,) = client.search_runs([experiment], "tags.role = 'study'")
-    study_id = study.info.run_id
-
-    def children():
-        return {run.info.run_name: run for run in
-                client.search_runs([experiment], f"tags.study = '{study_id}' and tags.ablation != ''")}
-
-    before = children()
-    # Seed 1 was stopped (a scheduler's SIGTERM ends a run KILLED after its checkpoint).
-    client.set_terminated(before["baseline-tiny-s1"].info.run_id, "KILLED")
-
-    resumed = subprocess.run(base + ["--seeds", "3", "--resume", study_id], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "1 already finished, 1 to continue" in resumed.stdout
-
-    after = children()
-    assert sorted(after) == ["baseline-tiny-s0", "baseline-tiny-s1", "baseline-tiny-s2"]  # no duplicate runs
-    assert all(run.info.status == "FINISHED" for run in after.values())
-    for name in ("baseline-tiny-s0", "baseline-tiny-s1"):
-        assert after[name].info.run_id == before[name].info.run_id
-    assert after["baseline-tiny-s0"].info.end_time == before["baseline-tiny-s0"].info.end_time  # not retrained
-    assert after["baseline-tiny-s2"].data.tags["mlflow.parentRunId"] == study_id
-
-    summary_path = client.download_artifacts(study_id, "study_summary.json", str(tmp_path))
-    summary = {run["run_name"]: run["previous"] for run in json.loads(Path(summary_path).read_text())["runs"]}
-    assert summary["baseline-tiny-s0"].startswith("finished before (run ")
-    assert summary["baseline-tiny-s1"] == f"resumed run {before['baseline-tiny-s1'].info.run_id}"
-    assert summary["baseline-tiny-s2"] == ""
-    assert client.get_run(study_id).info.status == "FINISHED"
 
 
 def test_analysis_names_a_stopped_child_that_a_resumed_study_ran_again_as_superseded(store):
