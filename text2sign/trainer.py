@@ -221,9 +221,10 @@ def train(
     val_wrong_captions = shuffled_texts(val_set.texts, VAL_SEED) if len(val_set) >= 2 else None
 
     @torch.no_grad()
-    def validation_losses() -> dict[str, float]:
-        """val/loss, and val/text_loss_gap: the same clips, noise and timesteps under wrong captions, minus
-        val/loss (text2sign.text_reliance). Computed with the weights evaluation uses."""
+    def validation_losses(text_gap: bool = True) -> dict[str, float]:
+        """val/loss, and unless `text_gap` is off val/text_loss_gap: the same clips, noise and timesteps under
+        wrong captions, minus val/loss (text2sign.text_reliance). Computed with the weights evaluation uses."""
+        wrong_captions = val_wrong_captions if text_gap else None
         net = eval_model()
         net.eval()
         val_generator = torch.Generator().manual_seed(VAL_SEED)
@@ -233,8 +234,8 @@ def train(
         for batch in loader:  # in index order, so the i-th clip's wrong caption is val_wrong_captions[i]
             video = batch["video"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
             captions = {"true": list(batch["texts"])}
-            if val_wrong_captions is not None:
-                captions["shuffled"] = val_wrong_captions[count : count + len(video)]
+            if wrong_captions is not None:
+                captions["shuffled"] = wrong_captions[count : count + len(video)]
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_bf16):
                 losses = losses_under_captions(net, net.encode, diffusion, video, captions, val_generator)
             for name, loss in losses.items():
@@ -242,12 +243,12 @@ def train(
             count += len(video)
         model.train()
         metrics = {"val/loss": totals["true"] / count}
-        if val_wrong_captions is not None:
+        if wrong_captions is not None:
             metrics["val/text_loss_gap"] = (totals["shuffled"] - totals["true"]) / count
         return metrics
 
     def validation_loss() -> float:
-        return validation_losses()["val/loss"]
+        return validation_losses(text_gap=False)["val/loss"]  # the final checkpoint's: not logged, no gap needed
 
     def write_samples(label: str) -> None:
         if not sample_prompts:

@@ -89,7 +89,7 @@ class VideoTransformerBlock(nn.Module):
         if self.frame_aware_cross_attention:
             # Signs follow one another in time: a query that knows its frame can look up the words signed
             # then, where a frame-blind one reads the same mixture of the caption at every frame.
-            query = query + frame_position.repeat_interleave(pixels, dim=0)
+            query = (query.view(batch, frames, pixels, dim) + frame_position[:, None]).view(batch, frames * pixels, dim)
         h = h + self.cross_attention(query, context, context_mask)
         h = h + self.feed_forward(self.norm_ff(h))
         return h.reshape(batch, frames, pixels, dim)
