@@ -1,13 +1,28 @@
-"""Shared test settings: every test runs offline, on the CPU, in its own folder."""
+"""Shared test settings: every test runs offline, on the CPU, in its own folder; under pytest-xdist the
+cores are shared out between the workers and the slowest files start first."""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Each xdist worker, and every training process it starts, would otherwise run torch with a thread per
+# core, so two workers on two cores fight over them; set before any test module imports torch.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with the most slow tests first. xdist (`--dist loadfile`) deals out whole files in this order,
+    so the long end-to-end modules start at once instead of finishing the run alone."""
+    slow_tests_in_file = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow_tests_in_file[item.path])  # stable: a file's tests keep their order
 
 
 @pytest.fixture
