@@ -348,28 +348,46 @@ PRIORS: tuple[Prior, ...] = (
 )
 
 
+Verdict = Literal["held", "did not hold", "not settled", "unknown"]
+
+
 @dataclass(frozen=True)
 class Expectation:
-    """One prior checked: `held` is None when the data to check it is missing."""
+    """One prior checked against the measured change and its 95% interval (`measured` ± `ci95`, in %).
+
+    held: the measured change lies in the expected range. did not hold: the whole interval lies outside
+    it. not settled: the change lies outside but the interval reaches into the range, so these seeds
+    cannot tell. unknown: the data to check it is missing.
+    """
 
     name: str
     expected: str
     measured: float | None
-    held: bool | None
+    ci95: float | None
+    verdict: Verdict
     sentence: str
 
 
-def quality_change(long: pd.DataFrame, ablation: str) -> tuple[float | None, list[str]]:
-    """Mean change % over the quality metrics with a measured change, signed so positive = better.
+def quality_change(long: pd.DataFrame, ablation: str) -> tuple[float | None, float | None, list[str], list[str]]:
+    """Mean change % over the quality metrics, signed so positive = better, and the half-width of its 95% CI.
 
-    Returns (None, []) when no quality metric has a change. Every metric weighs the same, whatever its
-    scale: a 5% better FVD counts as much as a 5% better BLEU-4.
+    Returns (change, ci95, metrics used, metrics left out). Every metric weighs the same, whatever its
+    scale: a 5% better FVD counts as much as a 5% better BLEU-4. A metric whose baseline mean is not told
+    apart from 0 (its interval contains 0, as the steer gap's does while the text steers nothing) is left
+    out: a change in % of about nothing is any size at all. The interval combines the metrics' intervals
+    as if independent, sqrt(sum ci^2) / k; None when a metric has none (a single seed).
     """
+    baseline = long[long["ablation"] == baseline_of(long)].set_index("metric")
     rows = long[(long["ablation"] == ablation) & long["metric"].isin(QUALITY_METRICS) & long["change_pct"].notna()]
+    near_zero = [metric for metric in rows["metric"] if metric in baseline.index
+                 and abs(baseline.at[metric, "mean"]) <= baseline.at[metric, "ci95"]]
+    rows = rows[~rows["metric"].isin(near_zero)]
     if rows.empty:
-        return None, []
+        return None, None, [], near_zero
     signs = rows["metric"].map(lambda metric: 1.0 if BETTER_WHEN[metric] == "higher" else -1.0)
-    return float((rows["change_pct"] * signs).mean()), list(rows["metric"])
+    change = float((rows["change_pct"] * signs).mean())
+    ci95 = None if rows["change_ci95"].isna().any() else float(np.sqrt((rows["change_ci95"] ** 2).sum()) / len(rows))
+    return change, ci95, list(rows["metric"]), near_zero
 
 
 def check_expectations(long: pd.DataFrame, priors: Sequence[Prior] = PRIORS) -> list[Expectation]:
@@ -380,12 +398,14 @@ def check_expectations(long: pd.DataFrame, priors: Sequence[Prior] = PRIORS) -> 
 def _check(long: pd.DataFrame, prior: Prior) -> Expectation:
     name = f"{prior.ablation}: {prior.measure}"
     if prior.measure == QUALITY:
-        measured, used = quality_change(long, prior.ablation)
+        measured, ci95, used, left_out = quality_change(long, prior.ablation)
         source = f"mean over {len(used)} quality metrics: {', '.join(used)}"
+        if left_out:
+            source += f"; left out, their baseline mean is within its CI of 0: {', '.join(left_out)}"
     else:
-        rows = (long["ablation"] == prior.ablation) & (long["metric"] == prior.measure)
-        changes = long.loc[rows, "change_pct"].dropna()
-        measured = float(changes.iloc[0]) if len(changes) else None
+        rows = long[(long["ablation"] == prior.ablation) & (long["metric"] == prior.measure) & long["change_pct"].notna()]
+        measured = float(rows["change_pct"].iloc[0]) if len(rows) else None
+        ci95 = float(rows["change_ci95"].iloc[0]) if len(rows) and not math.isnan(rows["change_ci95"].iloc[0]) else None
         source = prior.measure
     head = f"{prior.ablation}: expected {prior.expected}"
     if measured is None:
@@ -393,9 +413,17 @@ def _check(long: pd.DataFrame, prior: Prior) -> Expectation:
             why = f"no finished run of {prior.ablation}"
         else:
             why = f"no change measured for {'any quality metric' if prior.measure == QUALITY else prior.measure}"
-        return Expectation(name, prior.expected, None, None, f"{head}; unknown: {why}.")
-    held = prior.low_pct <= measured <= prior.high_pct
+        return Expectation(name, prior.expected, None, None, "unknown", f"{head}; unknown: {why}.")
+    verdict: Verdict
+    if prior.low_pct <= measured <= prior.high_pct:
+        verdict = "held"
+    elif ci95 is not None and measured - ci95 <= prior.high_pct and measured + ci95 >= prior.low_pct:
+        verdict = "not settled"
+    else:
+        verdict = "did not hold"
     word = prior.up_word if measured >= 0 else prior.down_word
-    verdict = "held" if held else "did not hold"
-    sentence = f"{head}; measured {abs(measured):.1f}% {word} ({source}): {verdict}."
-    return Expectation(name, prior.expected, measured, held, sentence)
+    interval = "no interval" if ci95 is None else f"95% CI {measured - ci95:+.1f}% to {measured + ci95:+.1f}%"
+    why = {"not settled": " (outside the range, but its interval reaches into it: more seeds would settle it)",
+           "did not hold": "" if ci95 is None else " (its whole interval is outside the range)"}.get(verdict, "")
+    sentence = f"{head}; measured {abs(measured):.1f}% {word} ({interval}; {source}): {verdict}{why}."
+    return Expectation(name, prior.expected, measured, ci95, verdict, sentence)

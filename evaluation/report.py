@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 from pathlib import Path
 from typing import Sequence
 
@@ -13,6 +14,7 @@ from evaluation.analysis import (
     BETTER_WHEN,
     SINGLE_SEED_LINE,
     Expectation,
+    Verdict,
     baseline_of,
     format_mean_ci,
     format_number,
@@ -190,10 +192,9 @@ def _steering_run_lines(runs: pd.DataFrame) -> list[str]:
 
 def _expectations_section(expectations: Sequence[Expectation]) -> str:
     lines = ["EXPECTATIONS (set before the study)"]
-    labels = {True: "held", False: "did not hold", None: "unknown"}
     for expectation in expectations:
-        lines.append(f"- [{labels[expectation.held]}] {expectation.sentence}")
-    tally = {label: sum(labels[e.held] == label for e in expectations) for label in labels.values()}
+        lines.append(f"- [{expectation.verdict}] {expectation.sentence}")
+    tally = {label: sum(e.verdict == label for e in expectations) for label in typing.get_args(Verdict)}
     lines.append("In all: " + ", ".join(f"{count} {label}" for label, count in tally.items()) + ".")
     return "\n".join(lines)
 

@@ -179,14 +179,36 @@ def test_markdown_table_has_a_row_per_ablation_and_metric(long):
     assert "-4.0%" in to_markdown(long)
 
 
-def test_expectations_held_not_held_and_unknown(long):
+def test_expectations_held_not_settled_and_unknown(long):
     by_name = {e.name: e for e in check_expectations(long)}
     quality = by_name["text_finetuned: quality"]
-    assert quality.held is True and quality.measured == pytest.approx((4.0 + 6.0 + 0.0) / 3)
-    assert by_name["text_finetuned: summary/train_time_s"].held is True  # +25%, expected 20..30
-    assert by_name["no_ema: quality"].held is False  # far worse than 2..5%
+    assert quality.verdict == "held" and quality.measured == pytest.approx((4.0 + 6.0 + 0.0) / 3)
+    assert by_name["text_finetuned: summary/train_time_s"].verdict == "held"  # +25%, expected 20..30
+    # 17.8% worse against an expected 2..5%, but over 3 disagreeing seeds the interval reaches -2%.
+    worse = by_name["no_ema: quality"]
+    assert worse.measured == pytest.approx(-17.78, abs=0.01) and worse.measured + worse.ci95 > -5.0
+    assert worse.verdict == "not settled" and "more seeds would settle it" in worse.sentence
     speed = by_name["no_ema: summary/train_time_s"]
-    assert speed.held is None and speed.measured is None and "unknown" in speed.sentence
+    assert speed.verdict == "unknown" and speed.measured is None and "unknown" in speed.sentence
+
+
+def test_an_expectation_whose_whole_interval_misses_the_range_did_not_hold():
+    # Train time +40% against an expected 20..30%, from seeds that agree: the interval stays above 30%.
+    study = {"baseline": {"summary/train_time_s": [99.0, 100.0, 101.0]},
+             "text_finetuned": {"summary/train_time_s": [139.0, 140.0, 141.0]}}
+    expectations = {e.name: e for e in check_expectations(compare(make_runs(study)))}
+    expectation = expectations["text_finetuned: summary/train_time_s"]
+    assert expectation.measured == pytest.approx(40.0) and expectation.measured - expectation.ci95 > 30.0
+    assert expectation.verdict == "did not hold" and "its whole interval is outside the range" in expectation.sentence
+
+
+def test_quality_leaves_out_a_metric_whose_baseline_is_not_told_apart_from_zero():
+    # The steer gap of a model whose text steers nothing: about 0, so any change is a huge % of it.
+    study = {"baseline": {"eval/fsd": [9.0, 10.0, 11.0], "eval/steer_gap": [-0.02, 0.01, 0.03]},
+             "text_finetuned": {"eval/fsd": [9.5, 9.6, 9.7], "eval/steer_gap": [0.0, 0.03, 0.02]}}
+    quality = {e.name: e for e in check_expectations(compare(make_runs(study)))}["text_finetuned: quality"]
+    assert quality.measured == pytest.approx(4.0)  # FSD alone; the steer gap's +133% is not averaged in
+    assert "left out, their baseline mean is within its CI of 0: eval/steer_gap" in quality.sentence
 
 
 def test_report_mentions_each_ablation_failed_runs_and_missing_metrics(long, tmp_path):
@@ -198,7 +220,7 @@ def test_report_mentions_each_ablation_failed_runs_and_missing_metrics(long, tmp
     for expected in ("study-7", "BASELINE: baseline", "NO_EMA VS BASELINE", "TEXT_FINETUNED VS BASELINE",
                      "ablation no_ema seed 3 (run abc123): KILLED: out of memory",
                      "baseline-full-s4 (run def456): FAILED",
-                     "changed by -4.0%", "did not hold", "eval/lpips: not logged by any finished run"):
+                     "changed by -4.0%", "[not settled] no_ema: expected quality 2 to 5% worse", "In all: 2 held, 0 did not hold, 1 not settled, 1 unknown.", "eval/lpips: not logged by any finished run"):
         assert expected in text
     assert "only 2 of 3" in text
 
