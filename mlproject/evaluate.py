@@ -133,19 +133,29 @@ def build_judges(data_config, scale: str, device: torch.device, i3d_weights: str
 
 def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, float]:
     """Evaluate the run named by `request` and log into it; returns the metrics logged."""
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    from mlproject.runs import get_run, latest_run_checkpoint, run_config, run_id_from_model_uri
+    from mlproject.runs import get_run, run_id_from_model_uri
+
+    client = MlflowClient()
+    run_id = request.run_id or run_id_from_model_uri(client, request.model_uri)
+    run = get_run(client, run_id)
+    # The checkpoint copy (up to ~370 MB with a fine-tuned encoder) and the files logged from here are
+    # scratch: they live in the tracking store once logged, so the folder goes when evaluation ends.
+    with tempfile.TemporaryDirectory(prefix="text2sign-eval-") as scratch:
+        return _evaluate_and_log(request, client, run, Path(scratch), progress)
+
+
+def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progress: bool) -> dict[str, float]:
+    import mlflow
+
+    from mlproject.runs import latest_run_checkpoint, run_config
     from mlproject.tracker import MLflowTracker
     from text2sign.diffusion import GaussianDiffusion
     from text2sign.pipeline import TextToSign
     from text2sign.video import save_filmstrip
 
-    client = MlflowClient()
-    run_id = request.run_id or run_id_from_model_uri(client, request.model_uri)
-    run = get_run(client, run_id)
-    folder = Path(tempfile.mkdtemp(prefix="text2sign-eval-"))
+    run_id = run.info.run_id
     config = run_config(client, run_id, folder)
     checkpoint_path = latest_run_checkpoint(client, run_id, folder)
     state = load_checkpoint(checkpoint_path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -46,7 +47,8 @@ class TextToSignModel(mlflow.pyfunc.PythonModel):
         from text2sign.pipeline import TextToSign
 
         self.config = from_dict(json.loads(Path(context.artifacts["config"]).read_text()))
-        state = load_checkpoint(context.artifacts["checkpoint"])
+        # Versions registered before the weights were cut out of the checkpoint carry the whole checkpoint.
+        state = load_checkpoint(context.artifacts.get("weights") or context.artifacts["checkpoint"])
         self.model, _ = TextToSign.for_inference(self.config, state)
         self.diffusion = GaussianDiffusion(self.config.diffusion)
 
@@ -79,12 +81,21 @@ class TextToSignModel(mlflow.pyfunc.PythonModel):
 
 
 def register_best_checkpoint(run_id: str, checkpoint: Path, config_json: Path, ablation: str) -> int:
-    """Log `checkpoint` into run `run_id` as a pyfunc model, register it, alias it `best-<ablation>`."""
+    """Log the inference weights of `checkpoint` into run `run_id` as a pyfunc model, register it, alias it
+    `best-<ablation>`. The whole checkpoint, for resuming, stays among the run's `checkpoints/` artifacts."""
+    from text2sign.checkpoint import load_checkpoint, save_checkpoint
+    from text2sign.config import from_dict
+    from text2sign.pipeline import TextToSign
+
+    config = from_dict(json.loads(config_json.read_text()))
     active = mlflow.active_run()
-    with contextlib.nullcontext() if active and active.info.run_id == run_id else mlflow.start_run(run_id=run_id):
+    with tempfile.TemporaryDirectory(prefix="text2sign-register-") as scratch, \
+            contextlib.nullcontext() if active and active.info.run_id == run_id else mlflow.start_run(run_id=run_id):
+        weights = save_checkpoint(TextToSign.inference_checkpoint(config, load_checkpoint(checkpoint)),
+                                  Path(scratch) / checkpoint.name)
         info = mlflow.pyfunc.log_model(
             name="model", python_model=TextToSignModel(),
-            artifacts={"checkpoint": str(checkpoint), "config": str(config_json)},
+            artifacts={"weights": str(weights), "config": str(config_json)},
             signature=SIGNATURE, registered_model_name=REGISTERED_MODEL, pip_requirements=["text2sign"],
         )
     version = int(info.registered_model_version)

@@ -163,12 +163,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    from text2sign.text_encoder import TextEncoderError
-
     from mlproject.tracker import fail_fast_http
 
     fail_fast_http()
-    workdir = Path(tempfile.mkdtemp(prefix="text2sign-"))
+    # A checkpoint downloaded to resume from is a copy of an artifact: it goes when the run ends, however
+    # it ends, rather than leaving hundreds of MB in /tmp per resumed run.
+    with tempfile.TemporaryDirectory(prefix="text2sign-resume-") as scratch:
+        return _train_tracked(args, config, seed, register, run_evaluation, Path(scratch))
+
+
+def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register: bool, run_evaluation: bool,
+                   workdir: Path) -> int:
+    """Open (or continue) the MLflow run, train, register and evaluate; the exit code as `main` documents."""
+    from text2sign.text_encoder import TextEncoderError
+
     resume_path, resume_run = None, None
     if args.resume:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,9 +25,27 @@ def subprocess_env(store: Path) -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO)
     env["HF_HUB_OFFLINE"] = "1"
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    # Scratch the entry points make goes inside the test's folder: a test can check that none is left, and
+    # what is left goes with the folder rather than piling up in the machine's /tmp.
+    scratch = store / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(scratch)
     # `mlflow run --env-manager local` runs the entry point with the `python` on PATH: make it this one.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+@contextmanager
+def module_folder(request, tmp_path_factory, name: str) -> Iterator[Path]:
+    """A folder that the tests of one module share, removed when the module is done unless one of them failed.
+
+    pytest keeps `mktemp` folders to the end of the session, and a study's checkpoints take GBs: CI's disk
+    is small. This is `tmp_path_retention_policy = "failed"` (pyproject) for module fixtures."""
+    folder = tmp_path_factory.mktemp(name)
+    failed_before = request.session.testsfailed
+    yield folder
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def mlflow_cli() -> list[str]:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import REPO, mlflow_cli, subprocess_env
+from tests.helpers import REPO, mlflow_cli, module_folder, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +21,15 @@ def _run(args: list[str], store: Path, timeout: int = 600) -> subprocess.Complet
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(request, tmp_path_factory):
     """A store holding a tiny baseline run (not yet evaluated) and a tiny no_ema run with caption dropout 0."""
-    store = tmp_path_factory.mktemp("store")
-    for ablation, extra in (("baseline", ""), ("no_ema", " diffusion.text_dropout=0 diffusion.guidance_scale=1")):
-        out = _run([sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--ablation", ablation, "--evaluate", "false",
-                    "--overrides", f"train.output_dir={store / 'outputs'} train.num_sample_prompts=0{extra}"], store)
-        assert out.returncode == 0, out.stderr[-3000:]
-    return store
+    with module_folder(request, tmp_path_factory, "store") as store:
+        for ablation, extra in (("baseline", ""), ("no_ema", " diffusion.text_dropout=0 diffusion.guidance_scale=1")):
+            out = _run([sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--ablation", ablation,
+                        "--evaluate", "false", "--overrides",
+                        f"train.output_dir={store / 'outputs'} train.num_sample_prompts=0{extra}"], store)
+            assert out.returncode == 0, out.stderr[-3000:]
+        yield store
 
 
 def _runs(store: Path) -> dict[str, object]:
@@ -93,6 +94,7 @@ def test_mlflow_run_evaluate_logs_every_metric_or_its_status_into_the_run(store)
 
     registered = client.search_model_versions("name='text2sign-recognizer-synthetic'")
     assert registered and registered[0].tags["image_size"] == "16" and "test_wer" in registered[0].tags
+    assert not list((store / "tmp").glob("text2sign-eval-*"))  # the checkpoint it downloaded went with it
 
 
 def test_evaluate_a_run_without_ema_uses_the_raw_weights(store):

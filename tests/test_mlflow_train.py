@@ -122,6 +122,7 @@ def test_resume_from_run_id_continues_the_same_mlflow_run(tmp_path):
     again = subprocess.run([*common, "--epochs", "3", "--resume", run.info.run_id], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert not list((tmp_path / "tmp").glob("text2sign-*"))  # the checkpoint it downloaded went with the run
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
     assert steps == list(range(1, 13))  # 8 steps, then 4 more: none duplicated, none missing
     resumed = client.get_run(run.info.run_id)

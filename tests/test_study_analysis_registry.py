@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import mlflow_cli, subprocess_env
+from tests.helpers import mlflow_cli, module_folder, subprocess_env
 
 pytestmark = pytest.mark.slow
 
-CHILD_OVERRIDES = "train.num_sample_prompts=0 diffusion.sample_steps=2"
+# One checkpoint per child, at the end: two text_finetuned children would otherwise write 3 GB.
+CHILD_OVERRIDES = "train.num_sample_prompts=0 diffusion.sample_steps=2 train.checkpoint_every=2"
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
@@ -45,22 +46,22 @@ def _wait_for(url: str, seconds: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(request, tmp_path_factory):
     """3 ablations x 2 seeds at tiny scale, plus an ablation that fails at run time (CUDA on a CPU machine)."""
-    store = tmp_path_factory.mktemp("study")
-    (store / "cuda_only.py").write_text('"""Needs a GPU."""\noverrides = {"train.device": "cuda"}\n')
-    env = subprocess_env(store)
-    out = _run([sys.executable, "-m", "mlproject.study", "--ablations",
-                f"baseline,text_finetuned,no_ema,{store / 'cuda_only.py'}", "--seeds", "2", "--scale", "tiny",
-                "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    experiment = client.get_experiment_by_name("text2sign-ablations")
-    (parent,) = client.search_runs([experiment.experiment_id], "tags.role = 'study'")
-    analysis = _run([sys.executable, "-m", "mlproject.analyze", "--study", parent.info.run_id,
-                     "--output", str(store / "analysis"), "--champion-metric", "eval/temporal_consistency"], store, env)
-    assert analysis.returncode == 0, analysis.stderr[-3000:]
-    return store, env, client, parent
+    with module_folder(request, tmp_path_factory, "study") as store:
+        (store / "cuda_only.py").write_text('"""Needs a GPU."""\noverrides = {"train.device": "cuda"}\n')
+        env = subprocess_env(store)
+        out = _run([sys.executable, "-m", "mlproject.study", "--ablations",
+                    f"baseline,text_finetuned,no_ema,{store / 'cuda_only.py'}", "--seeds", "2", "--scale", "tiny",
+                    "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+        experiment = client.get_experiment_by_name("text2sign-ablations")
+        (parent,) = client.search_runs([experiment.experiment_id], "tags.role = 'study'")
+        analysis = _run([sys.executable, "-m", "mlproject.analyze", "--study", parent.info.run_id,
+                         "--output", str(store / "analysis"), "--champion-metric", "eval/temporal_consistency"], store, env)
+        assert analysis.returncode == 0, analysis.stderr[-3000:]
+        yield store, env, client, parent
 
 
 def test_study_runs_every_child_under_one_parent_and_names_the_failures(study):
@@ -103,6 +104,20 @@ def test_champion_loads_in_a_fresh_process_and_generates_a_video(study):
     answer = json.loads(out.stdout.strip().splitlines()[-1])
     assert answer["n"] == 2 and json.loads(answer["shape"]) == [4, 16, 16, 3]
     assert answer["gif"].startswith("R0lGOD")  # base64 of "GIF8"
+
+
+def test_a_registered_model_carries_only_the_weights_it_generates_with(study):
+    store, env, client, _ = study
+    import torch
+
+    version = client.get_model_version_by_alias("text2sign", "best-text_finetuned")
+    model_folder = Path(client.get_model_version_download_uri("text2sign", version.version).removeprefix("file://"))
+    (weights,) = model_folder.rglob("step_*.pt")
+    (checkpoint,) = (store / "outputs" / version.run_id / "checkpoints").glob(version.tags["checkpoint"])
+    kept = torch.load(weights, weights_only=True)
+    assert kept["ema"] and not kept["model"] and "optimizer" not in kept  # the EMA copy the run is evaluated with
+    assert weights.stat().st_size < checkpoint.stat().st_size / 3  # fine-tuned MiniLM: ~90 MB of ~370 MB
+    assert not list((store / "tmp").glob("text2sign-eval-*"))  # evaluations leave no checkpoint copies behind
 
 
 def test_served_champion_answers_rest_requests_and_rejects_bad_payloads(study):

@@ -46,6 +46,15 @@ class TextToSign(nn.Module):
         model.load_trainable_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
         return model.eval(), "ema" if use_ema else "raw"
 
+    @staticmethod
+    def inference_checkpoint(config: Config, checkpoint: dict) -> dict:
+        """The part of a training checkpoint that `for_inference` reads: the weights it picks, the step and
+        the config. No optimizer state and no second copy of the weights, so a registered model of a run
+        whose text encoder trained is a quarter of its checkpoint (~90 MB against ~370 MB)."""
+        kept = "ema" if config.ema.enabled and bool(checkpoint["ema"]) else "model"
+        return {"model": {}, "ema": {}, kept: checkpoint[kept], "step": checkpoint["step"],
+                "config": checkpoint["config"]}
+
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
         unet = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
         self.unet.load_state_dict(unet)
