@@ -56,6 +56,24 @@ def test_checkpoints_samples_and_metadata_are_written_and_reported(tiny_run):
     assert result.best_checkpoint in checkpoints
 
 
+@pytest.mark.parametrize("ema", [True, False])
+def test_the_inference_checkpoint_keeps_exactly_the_weights_generation_uses(tiny_run, ema):
+    import dataclasses
+
+    from text2sign.pipeline import TextToSign
+
+    config, _, result = tiny_run
+    config = dataclasses.replace(config, ema=dataclasses.replace(config.ema, enabled=ema))
+    full = load_checkpoint(result.last_checkpoint)
+    slim = TextToSign.inference_checkpoint(config, full)
+    assert "optimizer" not in slim and bool(slim["ema"]) == ema and bool(slim["model"]) != ema
+    from_full, weights = TextToSign.for_inference(config, full)
+    from_slim, slim_weights = TextToSign.for_inference(config, slim)
+    assert weights == slim_weights == ("ema" if ema else "raw")
+    expected = from_full.state_dict()
+    assert all(torch.equal(expected[name], value) for name, value in from_slim.state_dict().items())
+
+
 def test_resume_matches_uninterrupted_run(tiny_run, tmp_path):
     config, _, result = tiny_run
     first_epoch = sorted((result.run_dir / "checkpoints").glob("step_*.pt"))[0]

@@ -41,18 +41,18 @@ class TextToSign(nn.Module):
     def for_inference(cls, config: Config, checkpoint: dict) -> tuple["TextToSign", str]:
         """The model of a checkpoint with the weights it is evaluated and served with: the EMA's unless
         the run trained without EMA. Returns the model (in eval mode) and which weights, "ema" or "raw"."""
-        use_ema = config.ema.enabled and bool(checkpoint["ema"])
+        weights = _inference_weights(config, checkpoint)
         model = cls(config)
-        model.load_trainable_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
-        return model.eval(), "ema" if use_ema else "raw"
+        model.load_trainable_state_dict(checkpoint[weights])
+        return model.eval(), "ema" if weights == "ema" else "raw"
 
     @staticmethod
     def inference_checkpoint(config: Config, checkpoint: dict) -> dict:
         """The part of a training checkpoint that `for_inference` reads: the weights it picks, the step and
         the config. No optimizer state and no second copy of the weights, so a registered model of a run
         whose text encoder trained is a quarter of its checkpoint (~90 MB against ~370 MB)."""
-        kept = "ema" if config.ema.enabled and bool(checkpoint["ema"]) else "model"
-        return {"model": {}, "ema": {}, kept: checkpoint[kept], "step": checkpoint["step"],
+        weights = _inference_weights(config, checkpoint)
+        return {"model": {}, "ema": {}, weights: checkpoint[weights], "step": checkpoint["step"],
                 "config": checkpoint["config"]}
 
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
@@ -62,6 +62,11 @@ class TextToSign(nn.Module):
         if text:
             self.text_encoder.load_state_dict(text)
             self.text_encoder.clear_cache()
+
+
+def _inference_weights(config: Config, checkpoint: dict) -> str:
+    """The checkpoint key a run is evaluated and served with: "ema" unless the run trained without EMA."""
+    return "ema" if config.ema.enabled and bool(checkpoint["ema"]) else "model"
 
 
 @torch.no_grad()
