@@ -83,6 +83,7 @@ def test_unknown_key_names_the_key():
         ("ema.enabled=maybe", "ema.enabled: got 'maybe', expected true or false"),
         ("diffusion.sampler=euler", "diffusion.sampler: got 'euler', expected one of 'ddim', 'dpmsolver\\+\\+'"),
         ("data.on_error=ignore", "data.on_error: got 'ignore', expected one of 'raise', 'skip'"),
+        ("diffusion.timestep_sampling=cosine", "diffusion.timestep_sampling: got 'cosine', expected one of 'uniform', 'logit_normal'"),
     ],
 )
 def test_wrong_type_names_the_key_and_the_expected_type(override, message):
@@ -100,6 +101,8 @@ def test_wrong_type_names_the_key_and_the_expected_type(override, message):
         ("data.image_size=17", "data.image_size: 17 is not allowed; it must be divisible by 2"),
         ("data.num_frames=1", "data.num_frames: 1 is not allowed; it must be at least 2"),
         ("diffusion.text_dropout=0", "diffusion.text_dropout: 0.0 is not allowed"),
+        ("diffusion.timestep_std=0", "diffusion.timestep_std: 0.0 is not allowed; it must be a positive number"),
+        ("model.frame_plan_depth=0", "model.frame_plan_depth: 0 is not allowed; it must be at least 1"),
         ("data.name=phoenix2014t:/no/such/corpus", "data.name: /no/such/corpus .* is not a folder; phoenix2014t:PATH needs"),
         ("data.name=phonix:/data", "data.name: unknown corpus 'phonix:/data'; expected synthetic, phoenix2014t:PATH"),
     ],

@@ -154,3 +154,73 @@ def test_min_snr_weight_caps_easy_low_noise_steps_and_is_off_at_zero():
         assert diffusion.loss_weight(timesteps)[0] < 0.01  # t=0: SNR in the thousands, weight capped
     off = GaussianDiffusion(DiffusionConfig(min_snr_gamma=0.0))
     assert torch.equal(off.loss_weight(timesteps), torch.ones(3))
+
+
+def test_logit_normal_timesteps_lean_toward_noise_with_a_positive_mean():
+    from text2sign.config import DiffusionConfig
+
+    def draws(**settings) -> torch.Tensor:
+        diffusion = GaussianDiffusion(DiffusionConfig(**settings))
+        return diffusion.sample_timesteps(20_000, torch.Generator().manual_seed(0))
+
+    uniform, centred, noisy = draws(), draws(timestep_sampling="logit_normal"), draws(
+        timestep_sampling="logit_normal", timestep_mean=1.0)
+    for t in (uniform, centred, noisy):
+        assert t.dtype == torch.int64 and int(t.min()) >= 0 and int(t.max()) <= 999
+    assert abs(uniform.float().mean() - 499.5) < 10
+    assert abs(centred.float().median() - 500) < 15  # sigmoid(0) = 0.5
+    assert abs(noisy.float().median() - 731) < 15  # sigmoid(1) = 0.731
+    # Both ends thinned out: fewer draws in the last and first 5% than uniform gives.
+    assert (centred < 50).float().mean() < 0.02 and (centred >= 950).float().mean() < 0.02
+
+
+def test_plain_loss_ignores_the_training_timestep_sampling_and_weighting():
+    from text2sign.config import DiffusionConfig
+
+    x0 = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    context, mask, _, _ = text_inputs()
+    uniform = GaussianDiffusion(DiffusionConfig())
+    leaning = GaussianDiffusion(DiffusionConfig(timestep_sampling="logit_normal", timestep_mean=1.5, min_snr_gamma=5.0))
+
+    def loss(diffusion, plain):
+        return diffusion.training_loss(scaled_input, x0, context, mask, torch.Generator().manual_seed(7), plain=plain)
+
+    assert torch.allclose(loss(leaning, plain=True), loss(uniform, plain=False))
+    assert not torch.equal(loss(leaning, plain=False), loss(uniform, plain=False))
+
+
+def test_motion_weights_lean_on_moving_pixels_and_are_one_when_off():
+    from text2sign.diffusion import motion_weights
+
+    x0 = torch.zeros(1, 3, 4, 8, 8)
+    x0[:, :, :, 2, 3] = torch.tensor([-1.0, 1.0, -1.0, 1.0])  # one pixel moves, the rest is still
+    weights = motion_weights(x0, strength=1.0)
+    assert weights.shape == (1, 1, 4, 8, 8)
+    assert float(weights[0, 0, 0, 0, 0]) == 1.0  # a still pixel keeps weight 1
+    assert float(weights[0, 0, 0, 2, 3]) == 1.0 + 64.0  # the one mover carries the clip's whole motion
+    assert torch.equal(motion_weights(x0, strength=0.0), torch.ones(1, 1, 4, 8, 8))
+
+
+def test_motion_weighted_loss_counts_errors_on_moving_pixels_more():
+    from text2sign.config import DiffusionConfig
+
+    x0 = torch.zeros(1, 3, 2, 8, 8)
+    x0[:, :, 1, :2] = 1.0  # the top rows change between the frames
+    context, mask, _, _ = text_inputs(1)
+
+    def loss(motion_weight, error_rows):
+        def model(x, t, c, m):
+            target = diffusion.noise_scheduler.get_velocity(x0, noise, t)
+            error = torch.zeros_like(x0)
+            error[..., error_rows, :] = 0.5
+            return target + error
+        diffusion = GaussianDiffusion(DiffusionConfig(motion_weight=motion_weight))
+        generator = torch.Generator().manual_seed(0)
+        noise_generator = torch.Generator().manual_seed(0)
+        diffusion.sample_timesteps(1, noise_generator)
+        noise = torch.randn(x0.shape, generator=noise_generator)
+        return float(diffusion.training_loss(model, x0, context, mask, generator))
+
+    moving, still = slice(0, 2), slice(4, 6)
+    assert loss(0.0, moving) == pytest.approx(loss(0.0, still))
+    assert loss(1.0, moving) > 3 * loss(1.0, still)

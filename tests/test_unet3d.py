@@ -178,3 +178,43 @@ def test_frame_aware_cross_attention_reads_the_caption_differently_at_each_frame
 def test_frame_aware_cross_attention_adds_no_parameters():
     aware = UNet3D(dataclasses.replace(TINY, frame_aware_cross_attention=True), CONTEXT_DIM)
     assert sum(p.numel() for p in aware.parameters()) == sum(p.numel() for p in UNet3D(TINY, CONTEXT_DIM).parameters())
+
+
+def test_frame_plan_gives_each_frame_its_own_conditioning_from_the_caption():
+    from text2sign.models.frame_plan import FramePlanner
+
+    torch.manual_seed(0)
+    planner = FramePlanner(CONTEXT_DIM, width=16, embedding_dim=24, depth=2, head_dim=8)
+    _, _, context, mask = make_inputs()
+    with torch.no_grad():
+        plan = planner(context, mask, num_frames=5)
+        other = planner(torch.randn_like(context), mask, num_frames=5)
+    assert plan.shape == (2, 5, 24)
+    assert not torch.allclose(plan[:, 0], plan[:, 4])  # frames differ: each knows its moment
+    assert not torch.allclose(plan, other)  # and what it reads depends on the caption
+
+
+def test_frame_plan_steers_the_residual_blocks_without_any_attention():
+    from text2sign.models.attention import VideoTransformer
+
+    model = make_model(dataclasses.replace(TINY, frame_plan=True))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, VideoTransformer):  # cross-attention off: only the plan can carry text
+                module.proj_out.weight.zero_()
+                module.proj_out.bias.zero_()
+        x, timesteps, context, mask = make_inputs()
+        assert not torch.allclose(model(x, timesteps, context, mask), model(x, timesteps, torch.randn_like(context), mask))
+        # Padding stays unread: changing a masked-out token changes nothing.
+        changed_pad = context.clone()
+        changed_pad[0, -1] += 5.0
+        assert torch.allclose(model(x, timesteps, context, mask), model(x, timesteps, changed_pad, mask), atol=1e-6)
+
+
+def test_frame_plan_off_adds_no_parameters_and_on_keeps_shapes():
+    plain = UNet3D(TINY, CONTEXT_DIM)
+    planned = UNet3D(dataclasses.replace(TINY, frame_plan=True, frame_plan_depth=1), CONTEXT_DIM)
+    assert not any(name.startswith("frame_planner") for name, _ in plain.named_parameters())
+    assert any(name.startswith("frame_planner") for name, _ in planned.named_parameters())
+    x, timesteps, context, mask = make_inputs(frames=3)
+    assert planned(x, timesteps, context, mask).shape == x.shape

@@ -61,6 +61,11 @@ class ModelConfig:
     # first 192 steps of the small baseline it moved val/loss and val/text_loss_gap by under 0.0006, as
     # the network was still learning the signer's looks (docs/steering.md).
     frame_aware_cross_attention: bool = False
+    # The frame plan (text2sign.models.frame_plan): a small transformer turns the caption into one vector
+    # per frame, added to that frame's timestep embedding, so every residual block's FiLM carries what is
+    # signed at that moment. frame_plan_depth is its number of blocks.
+    frame_plan: bool = False
+    frame_plan_depth: int = 2
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,14 @@ class DiffusionConfig:
     # Min-SNR loss weighting (Hang et al. 2023), e.g. 5; 0 (the default) is plain MSE on the target. Off by
     # default: in the 512-step small baseline, gamma 5 scored worse on every eval metric (FSD 127 vs 78).
     min_snr_gamma: float = 0.0
+    # How training draws timesteps: "uniform" over all of them, or "logit_normal" (t / T = sigmoid(N(mean, std)),
+    # SD3's choice), which with a positive timestep_mean spends more steps on the noisy band the text decides.
+    timestep_sampling: Literal["uniform", "logit_normal"] = "uniform"
+    timestep_mean: float = 0.0
+    timestep_std: float = 1.0
+    # Weight of the moving pixels in the training loss (text2sign.diffusion.motion_weights): 0 is plain MSE;
+    # 1 gives the hands and arms, a few percent of the pixels, about half of the loss.
+    motion_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,7 @@ def validate(config: Config) -> None:
     )
     need(m.num_res_blocks >= 1, "model.num_res_blocks", "at least 1")
     need(all(0 <= i < len(m.channel_mult) for i in m.attention_levels), "model.attention_levels", f"level indices between 0 and {len(m.channel_mult) - 1}")
+    need(m.frame_plan_depth >= 1, "model.frame_plan_depth", "at least 1 (the number of frame-plan blocks)")
     need(m.transformer_depth >= 1, "model.transformer_depth", "at least 1")
     need(m.head_dim >= 8, "model.head_dim", "at least 8")
     need(all(m.channels * c % m.head_dim == 0 for c in m.channel_mult), "model.head_dim", "a divisor of every level's width (model.channels x channel_mult)")
@@ -276,6 +290,8 @@ def validate(config: Config) -> None:
     need(diff.num_train_timesteps >= 10, "diffusion.num_train_timesteps", "at least 10")
     need(1 <= diff.sample_steps <= diff.num_train_timesteps, "diffusion.sample_steps", f"between 1 and diffusion.num_train_timesteps ({diff.num_train_timesteps})")
     need(diff.min_snr_gamma >= 0.0, "diffusion.min_snr_gamma", "0 (off) or a positive number, e.g. 5")
+    need(diff.motion_weight >= 0.0, "diffusion.motion_weight", "0 (plain MSE) or a positive number, e.g. 1")
+    need(diff.timestep_std > 0.0, "diffusion.timestep_std", "a positive number, e.g. 1.0")
     need(diff.guidance_scale >= 1.0, "diffusion.guidance_scale", "1.0 (no guidance) or more")
     need(0.0 <= diff.text_dropout < 1.0, "diffusion.text_dropout", "in [0, 1)")
     need(diff.text_dropout > 0.0 or diff.guidance_scale == 1.0, "diffusion.text_dropout",

@@ -42,7 +42,8 @@ def losses_under_captions(model: Denoiser, encode: Callable[[list[str]], tuple[T
                           diffusion: GaussianDiffusion, x0: Tensor, captions: dict[str, list[str]],
                           generator: torch.Generator) -> dict[str, Tensor]:
     """The diffusion loss of the clips `x0` under each set of captions, every set from the same noise
-    and timesteps: the generator's state is replayed for each, so only the text differs.
+    and timesteps: the generator's state is replayed for each, so only the text differs. Timesteps are
+    uniform and unweighted whatever the training draws, so runs with other loss settings compare.
 
     `encode(texts)` gives (context, mask) for `model`; each caption list has one text per clip.
     """
@@ -51,5 +52,5 @@ def losses_under_captions(model: Denoiser, encode: Callable[[list[str]], tuple[T
     for name, texts in captions.items():
         generator.set_state(start)
         context, mask = encode(texts)
-        losses[name] = diffusion.training_loss(model, x0, context, mask, generator)
+        losses[name] = diffusion.training_loss(model, x0, context, mask, generator, plain=True)
     return losses

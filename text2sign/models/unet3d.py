@@ -18,6 +18,7 @@ from torch.utils.checkpoint import checkpoint
 from text2sign.config import ModelConfig
 from text2sign.models.attention import VideoTransformer
 from text2sign.models.embeddings import sinusoidal_embedding
+from text2sign.models.frame_plan import FramePlanner
 
 
 def spatial_conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv3d:
@@ -38,7 +39,7 @@ def zero_(module: nn.Module) -> nn.Module:
 
 
 class ResBlock(nn.Module):
-    """A residual block of a spatial conv and a (2+1)-D conv, with the timestep applied as FiLM."""
+    """A residual block of a spatial conv and a (2+1)-D conv, with the conditioning applied as FiLM per frame."""
 
     def __init__(self, in_channels: int, out_channels: int, embedding_dim: int, dropout: float):
         super().__init__()
@@ -54,9 +55,10 @@ class ResBlock(nn.Module):
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv3d(in_channels, out_channels, 1)
 
     def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        """x [B, C_in, T, H, W], embedding [B, E] -> [B, C_out, T, H, W]."""
+        """x [B, C_in, T, H, W], embedding [B, T, E] (one per frame) -> [B, C_out, T, H, W]."""
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.timestep_proj(F.silu(embedding))[:, :, None, None, None].chunk(2, dim=1)
+        film = self.timestep_proj(F.silu(embedding)).transpose(1, 2)[:, :, :, None, None]  # [B, 2C, T, 1, 1]
+        scale, shift = film.chunk(2, dim=1)
         h = F.silu(self.norm2(h) * (1 + scale) + shift)
         h = self.conv2_temporal(self.conv2_spatial(self.dropout(h)))
         return self.skip(x) + h
@@ -75,7 +77,7 @@ class UNetBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, embedding: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
-        """x [B, C_in, T, H, W], embedding [B, E], context [B, L, D], context_mask [B, L] -> [B, C_out, T, H, W]."""
+        """x [B, C_in, T, H, W], embedding [B, T, E], context [B, L, D], context_mask [B, L] -> [B, C_out, T, H, W]."""
         h = self.res(x, embedding)
         if self.transformer is not None:
             h = self.transformer(h, context, context_mask)
@@ -135,6 +137,8 @@ class UNet3D(nn.Module):
         self.pooled_text_mlp = nn.Sequential(
             nn.Linear(context_dim, embedding_dim), nn.SiLU(), nn.Linear(embedding_dim, embedding_dim)
         ) if config.pooled_text else None
+        self.frame_planner = FramePlanner(context_dim, embedding_dim, embedding_dim, config.frame_plan_depth,
+                                          config.head_dim) if config.frame_plan else None
         self.conv_in = spatial_conv(in_channels, config.channels)
 
         # Every output of the down path is kept as a skip for the up path: record their widths.
@@ -193,6 +197,10 @@ class UNet3D(nn.Module):
             weights = context_mask.to(context.dtype).unsqueeze(-1)
             pooled = (context * weights).sum(dim=1) / weights.sum(dim=1)
             embedding = embedding + self.pooled_text_mlp(pooled).to(embedding.dtype)
+        # One conditioning vector per frame: the same for all frames unless the frame plan says what each signs.
+        embedding = embedding[:, None, :].expand(-1, x.shape[2], -1)
+        if self.frame_planner is not None:
+            embedding = embedding + self.frame_planner(context, context_mask, x.shape[2]).to(embedding.dtype)
 
         h = self.conv_in(x)
         skips = [h]
