@@ -224,3 +224,20 @@ def test_motion_weighted_loss_counts_errors_on_moving_pixels_more():
     moving, still = slice(0, 2), slice(4, 6)
     assert loss(0.0, moving) == pytest.approx(loss(0.0, still))
     assert loss(1.0, moving) > 3 * loss(1.0, still)
+
+
+def test_shared_noise_gives_a_text_blind_model_one_clip_for_every_caption():
+    _, mask, null_context, null_mask = text_inputs(3)
+    context = torch.randn(3, 4, 6)
+
+    def text_blind(x, t, c, m):
+        return 0.3 * x
+
+    def run(shared_noise):
+        return GaussianDiffusion(DiffusionConfig()).sample(
+            text_blind, context, mask, null_context, null_mask, (3, 3, 2, 8, 8), guidance_scale=1.0, steps=4,
+            sampler="ddim", generator=torch.Generator().manual_seed(0), shared_noise=shared_noise)
+
+    shared, separate = run(shared_noise=True), run(shared_noise=False)
+    assert torch.equal(shared[0], shared[1]) and torch.equal(shared[1], shared[2])
+    assert not torch.allclose(separate[0], separate[1])

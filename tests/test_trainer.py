@@ -49,6 +49,7 @@ def test_checkpoints_samples_and_metadata_are_written_and_reported(tiny_run):
     assert not any(k.startswith("text_encoder.") for k in state["model"])  # the frozen encoder is the package's
     gifs = list((result.run_dir / "samples").rglob("*.gif"))
     assert len(gifs) == 3 * config.train.num_sample_prompts
+    assert len(list((result.run_dir / "samples").rglob("same_noise.png"))) == 3  # one per sampling point
     logged = {(path.rsplit("/", 1)[-1], where) for path, where in tracker.artifacts}
     assert ("config.json", None) in logged and ("metadata.json", None) in logged
     assert any(where == "checkpoints" for _, where in logged)

@@ -82,8 +82,10 @@ def generate(
     sampler: str,
     seed: int = 0,
     autocast_dtype: torch.dtype | None = None,
+    shared_noise: bool = False,
 ) -> Tensor:
-    """Videos [B, 3, T, H, W] in [-1, 1] for `texts`, reproducible from `seed` on any device."""
+    """Videos [B, 3, T, H, W] in [-1, 1] for `texts`, reproducible from `seed` on any device.
+    `shared_noise`: every text starts from the same noise, so the videos differ only by their text."""
     was_training = model.training
     model.eval()
     device = next(model.unet.parameters()).device
@@ -102,6 +104,7 @@ def generate(
             steps=steps,
             sampler=sampler,
             generator=generator,
+            shared_noise=shared_noise,
         )
     model.train(was_training)
     return videos.float()

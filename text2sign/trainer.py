@@ -250,20 +250,25 @@ def train(
     def validation_loss() -> float:
         return validation_losses(text_gap=False)["val/loss"]  # the final checkpoint's: not logged, no gap needed
 
-    def write_samples(label: str) -> None:
-        if not sample_prompts:
-            return
-        videos = generate(
+    def sample_videos(shared_noise: bool) -> torch.Tensor:
+        return generate(
             eval_model(), diffusion, sample_prompts,
             num_frames=config.data.num_frames, image_size=config.data.image_size,
             guidance_scale=config.diffusion.guidance_scale, steps=config.diffusion.sample_steps,
-            sampler=config.diffusion.sampler, seed=SAMPLE_SEED, autocast_dtype=autocast_dtype,
+            sampler=config.diffusion.sampler, seed=SAMPLE_SEED, autocast_dtype=autocast_dtype, shared_noise=shared_noise,
         )
+
+    def write_samples(label: str) -> None:
+        if not sample_prompts:
+            return
+        videos = sample_videos(shared_noise=False)
         folder = samples_dir / label
         upscale = max(1, 128 // config.data.image_size)
         for i, (text, video) in enumerate(zip(sample_prompts, videos)):
             save_gif(video, folder / f"{i:02d}_{_slug(text)}.gif", upscale=upscale)
         save_filmstrip(videos, folder / "filmstrip.png", upscale=upscale)
+        # One starting noise under every prompt: rows that differ can only differ because of their text.
+        save_filmstrip(sample_videos(shared_noise=True), folder / "same_noise.png", upscale=upscale)
         (folder / "prompts.json").write_text(json.dumps(sample_prompts, indent=2))
         tracker.log_artifact(folder, f"samples/{label}")
 
