@@ -45,6 +45,8 @@ RECOGNIZER_SCALES: dict[str, RecognizerSettings] = {
     "tiny": RecognizerSettings(epochs=2, batch_size=4, lr=3e-3, train_size=16, val_size=4, test_size=4),
     # The real judge for `small` runs (32x32, 8 frames): about 4 minutes on a 2-core CPU, test WER ~3%.
     "small": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=128, test_size=256),
+    # `medium` runs have small's clips, so the same judge reads them (evaluate picks a judge by clip size).
+    "medium": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=128, test_size=256),
     # The real judge for the study (64x64, 16 frames): the small recipe, whose frames then hold more detail
     # and whose clips give each sign twice the frames. Meant for a GPU (about an hour on a 2-core CPU).
     "full": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=256, test_size=256),

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlproject.train_recognizer", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="synthetic",
                         help="synthetic (default), phoenix2014t:PATH or folder:PATH with glosses (How2Sign has none)")
-    parser.add_argument("--scale", default="small", help="tiny | small | full: the clip size of the runs it will judge")
+    parser.add_argument("--scale", default="small", help="tiny | small | medium | full: the clip size of the runs it will judge")
     parser.add_argument("--seed", default="0")
     parser.add_argument("--epochs", default="", help="override the scale's epoch count")
     parser.add_argument("--device", default="auto")

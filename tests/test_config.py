@@ -34,6 +34,15 @@ def test_full_scale_matches_the_study_settings():
     assert (config.ema.decay, config.ema.update_every) == (0.9999, 10)
 
 
+def test_medium_scale_has_small_clips_and_network_and_trains_four_times_as_long():
+    from text2sign.trainer import total_steps
+
+    small, medium = resolve_config("baseline", "small"), resolve_config("baseline", "medium")
+    assert medium.data.image_size == small.data.image_size and medium.data.num_frames == small.data.num_frames
+    assert medium.model == small.model  # so the small judge reads medium's videos
+    assert total_steps(medium, medium.data.train_size) == 4 * total_steps(small, small.data.train_size) == 2048
+
+
 def test_every_scale_validates():
     for scale in SCALES:
         validate(resolve_config("baseline", scale))
@@ -66,7 +75,7 @@ def test_unknown_ablation_lists_the_known_ones():
 
 
 def test_unknown_scale_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="tiny, small, full"):
+    with pytest.raises(ConfigError, match="tiny, small, medium, full"):
         resolve_config("baseline", "huge")
 
 
