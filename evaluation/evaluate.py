@@ -236,7 +236,9 @@ def evaluate_model(
             tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {recognizer_status}"
 
     if judges.i3d is not None:
-        metrics.update(_fvd_metrics(judges.i3d, real, generated, settings.batch_size, tags))
+        fvd_metrics, fvd_tags = _fvd_metrics(judges.i3d, real, generated, settings.batch_size)
+        metrics.update(fvd_metrics)
+        tags.update(fvd_tags)
     else:
         tags["eval/fvd_status"] = judges.fvd_status
 
@@ -253,20 +255,19 @@ def evaluate_model(
     return EvalResult(metrics, tags, rows, generated, real, sweep)
 
 
-def _fvd_metrics(i3d: torch.nn.Module, real: Tensor, generated: Tensor, batch_size: int,
-                 tags: dict[str, str]) -> dict[str, float]:
-    """eval/fvd and eval/fvd_real_floor; the conventions that make them comparable go into `tags`."""
+def _fvd_metrics(i3d: torch.nn.Module, real: Tensor, generated: Tensor,
+                 batch_size: int) -> tuple[dict[str, float], dict[str, str]]:
+    """eval/fvd and eval/fvd_real_floor, and as tags the conventions that make them comparable."""
     from evaluation.fvd import score_fvd
 
     score = score_fvd(i3d, real, generated, batch_size=batch_size)
-    tags["eval/fvd_frames"] = score.frames
-    metrics = {"eval/fvd": score.fvd}
+    metrics, tags = {"eval/fvd": score.fvd}, {"eval/fvd_frames": score.frames}
     if score.real_floor is None:
         tags["eval/fvd_real_floor_status"] = (f"not computed: {score.num_real} real videos; two halves of at "
                                               "least 2 need 4")
     else:
         metrics["eval/fvd_real_floor"] = score.real_floor
-    return metrics
+    return metrics, tags
 
 
 def write_per_video_table(rows: list[dict[str, object]], path: Path) -> Path:

@@ -101,6 +101,7 @@ def i3d_logits(i3d: I3D, videos: Tensor, batch_size: int = 8) -> np.ndarray:
     with full_float32():
         for start in range(0, len(videos), batch_size):
             batch = prepare_clips(videos[start:start + batch_size].to(device))
+            batch = batch.contiguous(memory_format=torch.channels_last_3d)  # the layout load_i3d gives the weights
             features.append(i3d(batch).double().cpu())
     return torch.cat(features).numpy()
 
