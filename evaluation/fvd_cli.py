@@ -99,7 +99,9 @@ def report(score: FVDScore, shape: tuple[int, ...]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.fvd", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.fvd",
+        description="The canonical FVD between two sets of videos, as the TensorFlow reference computes it.")
     parser.add_argument("real", type=Path, help="folder of videos, or .npy/.npz uint8 [N, T, H, W, 3]")
     parser.add_argument("fake", type=Path, help="the same for the generated videos")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per I3D forward pass")
