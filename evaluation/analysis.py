@@ -33,6 +33,7 @@ ALPHA = 0.05  # the significance level the report and the tables speak of
 # overshoots; compare with the real value before calling an overshoot an improvement.
 BETTER_WHEN: dict[str, Literal["lower", "higher"]] = {
     "eval/fvd": "lower",
+    "eval/stlpips": "lower",
     "eval/lpips": "lower",
     "eval/fsd": "lower",
     "eval/backtranslation_wer": "lower",
@@ -49,8 +50,8 @@ BETTER_WHEN: dict[str, Literal["lower", "higher"]] = {
     "train/videos_per_s": "higher",
 }
 
-# What the generated videos are worth. The judge's own scores on real videos (`*_real`) are references,
-# not qualities of the generator, so they are not here.
+# What the generated videos are worth. The judge's own scores on real videos (`*_real`) and FVD between
+# real clips (`eval/fvd_real_floor`) are references, not qualities of the generator, so they are not here.
 QUALITY_METRICS: list[str] = [
     "eval/fsd",
     "eval/backtranslation_wer",
@@ -58,6 +59,7 @@ QUALITY_METRICS: list[str] = [
     "eval/temporal_consistency",
     "eval/pose_dtw_mje",
     "eval/fvd",
+    "eval/stlpips",
     "eval/lpips",
     "eval/steer_gap",
 ]

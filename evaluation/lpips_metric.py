@@ -64,7 +64,10 @@ def build_lpips(alexnet_weights: Path, device: torch.device | str = "cpu", verif
 
 @torch.no_grad()
 def lpips_per_video(model: torch.nn.Module, generated: Tensor, real: Tensor, batch_size: int = 64) -> Tensor:
-    """Mean LPIPS over frames for each pair: generated, real [N, 3, T, H, W] in [-1, 1] -> [N]."""
+    """Mean distance over frames for each pair: generated, real [N, 3, T, H, W] in [-1, 1] -> [N].
+
+    `model(a, b)` -> [B, 1, 1, 1] for frames [B, 3, H, W]: LPIPS, or ST-LPIPS (`evaluation.stlpips_metric`).
+    """
     if generated.shape != real.shape:
         raise ValueError(f"LPIPS compares videos of one shape: generated {tuple(generated.shape)} vs real {tuple(real.shape)}")
     n, c, t, h, w = generated.shape

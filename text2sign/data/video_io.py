@@ -93,6 +93,16 @@ def read_clip(source: Path, num_frames: int, size: int) -> np.ndarray:
     return np.stack([frames[i] for i in sample_indices(len(frames), num_frames)])
 
 
+def read_video_file(path: Path) -> np.ndarray:
+    """Every frame of a video file as it is stored: uint8 [T, H, W, 3]. Raises ClipError."""
+    if not path.is_file():
+        raise ClipError("is missing")
+    frames = [np.asarray(image.convert("RGB")) for image in _video_frames(path)]
+    if not frames:
+        raise ClipError("holds no decodable frames")
+    return np.stack(frames)
+
+
 def count_frames(source: Path, decode: bool = False) -> int:
     """A clip's frame count. Without `decode`: a folder's image count, or a video's from its container
     (its packets when the header has no count). With `decode`: every frame decoded and counted, which
