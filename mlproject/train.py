@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="corpus: synthetic (default), phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     parser.add_argument("--overrides", default="", help='dotted overrides, e.g. "train.lr=1e-4 model.channels=64"')
     parser.add_argument("--resume", default="", help="a checkpoint file, or the MLflow run id to continue")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    parser.add_argument("--experiment", default="",
+                        help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME, else {DEFAULT_EXPERIMENT}); "
+                             "under `mlflow run`, the experiment MLflow created the run in; with --parent-run-id, the parent's")
     parser.add_argument("--study", default="", help="study id shared by the runs of one study")
     parser.add_argument("--parent-run-id", default="", help="nest this run under that one (a study run)")
     parser.add_argument("--evaluate", default="true", help="evaluate on the test split after training")
@@ -189,6 +191,7 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
 
     import mlflow
 
+    from mlproject.experiment import start_run
     from mlproject.tracker import MLflowTracker
     from text2sign.failures import TrainingFailure
     from text2sign.trainer import train
@@ -199,20 +202,10 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
         mlflow.MlflowClient().set_tag(launched_run, "text2sign.resumed_into", resume_run)
     if resume_run:
         active = mlflow.start_run(run_id=resume_run)
-    elif launched_run:
-        active = mlflow.start_run(run_id=launched_run)
     else:
-        # The experiment's id is passed on rather than left "active": when parallel runs race to create it,
-        # the loser of MLflow 3.17's set_experiment gets the experiment back but not set, and its run
-        # would land in `Default`.
-        experiment_id = mlflow.set_experiment(args.experiment).experiment_id
-        active = mlflow.start_run(run_name=name, experiment_id=experiment_id)
+        active = start_run(args.experiment, DEFAULT_EXPERIMENT, run_name=name, parent_run_id=args.parent_run_id)
     run_id = active.info.run_id
     experiment = mlflow.get_experiment(active.info.experiment_id).name
-    if experiment != args.experiment:
-        print(f"note: this run is in experiment {experiment!r}, not {args.experiment!r}: `mlflow run` creates the run "
-              f"before the entry point starts. Pass --experiment-name {args.experiment} to `mlflow run` to group it.",
-              file=sys.stderr)
 
     if "resume_with" in active.data.tags:  # it named this continuation; a later stop writes a new one
         mlflow.MlflowClient().delete_tag(run_id, "resume_with")
