@@ -139,12 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import mlflow
 
-    from mlproject.experiment import start_run
-    from mlproject.train import DEFAULT_EXPERIMENT
-
     from evaluation.analysis import check_expectations, compare, to_markdown
     from evaluation.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
     from evaluation.report import write_report
+    from mlproject import descriptions
+    from mlproject.experiment import start_run
+    from mlproject.train import DEFAULT_EXPERIMENT
 
     try:
         runs, left_out = fetch_runs(args.experiment, args.study)
@@ -173,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     plot_cost_vs_quality(long, output / "cost_vs_quality.png")
     champion = crown_champion(runs, args.champion_metric)
 
-    start_run(args.experiment or _study_experiment(args.study), DEFAULT_EXPERIMENT,
-              run_name=f"analysis-{args.study or 'all'}")
+    analysis = start_run(args.experiment or _study_experiment(args.study), DEFAULT_EXPERIMENT,
+                         run_name=f"analysis-{args.study or 'all'}")
+    # The study's page and the analysis run's open on the comparison itself.
+    note = descriptions.study_run(to_markdown(long), champion, analysis.info.run_id)
     mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
-                     **({"champion": champion} if champion else {})})
+                     **({"champion": champion} if champion else {}), descriptions.NOTE: note})
+    if args.study:
+        mlflow.MlflowClient().set_tag(args.study, descriptions.NOTE, note)
     mlflow.log_artifacts(str(output), "analysis")
     mlflow.end_run()
     print((output / "comparison_table.md").read_text())

@@ -59,12 +59,13 @@ def chosen_experiment(flag: str, default: str) -> str:
     return flag or os.environ.get("MLFLOW_EXPERIMENT_NAME") or default
 
 
-def start_run(flag: str, default: str, run_name: str | None = None, parent_run_id: str = ""):
-    """Start (or, under `mlflow run`, reopen) this entry point's run by the rule above; returns it active."""
+def start_run(flag: str, default: str, run_name: str | None = None, parent_run_id: str = "", **options):
+    """Start (or, under `mlflow run`, reopen) this entry point's run by the rule above; returns it active.
+    `options` go to `mlflow.start_run` (e.g. `log_system_metrics`)."""
     client = MlflowClient()
     launched_run = os.environ.get("MLFLOW_RUN_ID")
     if launched_run:
-        active = mlflow.start_run(run_id=launched_run)
+        active = mlflow.start_run(run_id=launched_run, **options)
         mark_model_training(active.info.experiment_id, client)
         return active
     if parent_run_id:
@@ -73,4 +74,4 @@ def start_run(flag: str, default: str, run_name: str | None = None, parent_run_i
     else:
         experiment_id = experiment_id_for(chosen_experiment(flag, default), client)
     tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else None
-    return mlflow.start_run(run_name=run_name, experiment_id=experiment_id, tags=tags)
+    return mlflow.start_run(run_name=run_name, experiment_id=experiment_id, tags=tags, **options)
