@@ -1,0 +1,133 @@
+"""Every command in a ```bash block of README.md and docs/*.md runs, as written but at the `tiny` scale, so a
+doc cannot drift from the code (`-P switches=none` had failed for months while the README showed it).
+
+What is changed, and why, is all in `adapt`: the scale becomes `tiny` (a GPU-only one becomes the CPU), a study
+gets one seed and a run at most 2 epochs (the path through the code is the same, the minutes are not), a
+corpus path becomes a small corpus in PHOENIX's layout, a port becomes a free one, placeholders such as
+`<run_id>` become the ids the earlier commands made. The install (`python3 -m venv ... pip install`) is
+what CI itself runs first, and `python -m pytest` is this suite: those two are not run again here.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.corpus_builders import make_phoenix
+from tests.helpers import REPO, _stop_process_group, free_port, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+NOT_RUN_AGAIN = ("python -m pytest", "python3 -m venv", "pip install")
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(file, command) for each line of each ```bash block, comments cut, `a && b` split in two."""
+    found = []
+    for doc in DOCS:
+        for block in re.findall(r"^```bash\n(.*?)^```", doc.read_text(), flags=re.S | re.M):
+            for line in block.splitlines():
+                command = line.split("  #")[0].strip()
+                for part in (p.strip() for p in command.split(" && ")):
+                    if part and not part.startswith(NOT_RUN_AGAIN) and not part.startswith(". .venv"):
+                        found.append((doc.name, part))
+    return found
+
+
+def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[str]:
+    """The command as this test runs it: tiny, on the CPU, short, with real ids, paths and ports."""
+    words = shlex.split(command)
+    if words[0] == "python":
+        words[0] = sys.executable
+    if words[:2] == ["mlflow", "run"]:
+        words[2] = str(REPO) if words[2] == "." else words[2]
+    adapted = []
+    for word in words:
+        word = re.sub(r"^(scale=|--scale=?)(small|full)$", r"\1tiny", word)
+        word = re.sub(r"^(small|full)$", "tiny", word) if adapted and adapted[-1] == "--scale" else word
+        word = re.sub(r"^seeds=\d+$", "seeds=1", word)
+        word = re.sub(r"^epochs=(\d+)$", lambda m: f"epochs={min(int(m.group(1)), 2)}", word)
+        word = word.replace("device=cuda", "device=cpu")
+        word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpus), word)
+        word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
+        for placeholder, value in ids.items():
+            word = word.replace(placeholder, value)
+        adapted.append(word)
+    if adapted[:2] == ["mlflow", "run"] and "-e" in adapted and adapted[adapted.index("-e") + 1] == "bench":
+        adapted += ["-P", "steps=2", "-P", "warmup_steps=1", "-P", "sample_videos=1"]  # seconds, not minutes
+    return adapted
+
+
+def test_every_documented_command_runs_at_tiny_scale(tmp_path):
+    commands = documented_commands()
+    assert len(commands) >= 15, commands  # the parser still finds the blocks
+    env = subprocess_env(tmp_path)
+    corpus = make_phoenix(tmp_path / "PHOENIX-2014-T")
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    ids: dict[str, str] = {}
+    port = free_port()
+    server = None
+    timings = []
+    try:
+        for doc, command in commands:
+            args = adapt(command, ids, corpus, port)
+            start = time.monotonic()
+            if args[:2] in (["mlflow", "ui"], ["mlflow", "models"]):  # servers: started, then asked a question
+                args = [sys.executable, "-m", *args, *(["--port", str(port)] if "--port" not in args else [])]
+                args += ["--host", "127.0.0.1"]
+                server = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
+                _wait_for(f"http://127.0.0.1:{port}/{'health' if args[3] == 'ui' else 'ping'}", 240)
+                if args[3] == "ui":
+                    _stop_process_group(server)
+                    server = None
+                continue
+            out = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+            timings.append((round(time.monotonic() - start), command))
+            assert out.returncode == 0, f"{doc}: {command}\n{shlex.join(args)}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+            if args[0] == "curl":
+                assert '"gif_base64"' in out.stdout, out.stdout[-500:]
+                _stop_process_group(server)
+                server = None
+            _note_ids(client, ids)
+    finally:
+        if server is not None:
+            _stop_process_group(server)
+    print("\n".join(f"{seconds:5d} s  {command}" for seconds, command in timings))
+
+
+def _note_ids(client: MlflowClient, ids: dict[str, str]) -> None:
+    """The ids later commands name: the first finished training run, the first study."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return
+    if "<run_id>" not in ids:
+        runs = client.search_runs(experiments, "tags.ablation = 'baseline' and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time ASC"], max_results=1)
+        if runs:
+            ids["<run_id>"] = runs[0].info.run_id
+    if "<study run id>" not in ids:
+        studies = client.search_runs(experiments, "tags.role = 'study'", max_results=1)
+        if studies:
+            ids["<study run id>"] = studies[0].info.run_id
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
