@@ -26,7 +26,7 @@ def missing_browser() -> str:
 
 
 @contextmanager
-def headless_chromium(width: int = 1280, height: int = 800) -> Iterator[object]:
+def headless_chromium(width: int = 1600, height: int = 900) -> Iterator[object]:
     """A Selenium WebDriver on a fresh, headless Chromium profile; quit when the block ends."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options

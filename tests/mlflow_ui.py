@@ -32,7 +32,8 @@ class MlflowUI:
 
     def find_text(self, text: str, exact: bool = False):
         """The first element showing `text`, waiting for it; AssertionError with the page's text if none."""
-        xpath = f"//*[text()={_quote(text)}]" if exact else f"//*[contains(text(), {_quote(text)})]"
+        # Any of an element's text nodes: React splits "@ best-baseline" into "@ " and "best-baseline".
+        xpath = f"//*[text()[. = {_quote(text)}]]" if exact else f"//*[text()[contains(., {_quote(text)})]]"
         try:
             return self.driver.find_element(By.XPATH, xpath)
         except (NoSuchElementException, TimeoutException):
@@ -64,29 +65,41 @@ class MlflowUI:
         """The sidebar's switch from the GenAI view (MLflow 3.17's default) to model training."""
         self.find_text("Model training", exact=True).click()
 
+    def expand_run(self, name: str) -> None:
+        """Click the + before a parent run's name, which shows its children in the runs table."""
+        self.driver.find_element(
+            By.XPATH, f"//a[.//*[text()={_quote(name)}]]/ancestor::*[contains(@class, 'ag-cell-value')][1]"
+                      "//button[contains(@data-component-id, 'runnamecellrenderer')]").click()
+
     def show_tag_columns(self, *tags: str) -> None:
         """Columns menu -> Tags -> tick each tag, as a user adds columns to the runs table."""
         self.find_text("Columns", exact=True).click()
         for tag in tags:
-            self.driver.find_element(
-                By.XPATH, f"//span[contains(@class, 'tree-title') and text()={_quote(tag)}]").click()
+            item = self.driver.find_element(By.XPATH, f"//span[contains(@class, 'tree-title') and text()={_quote(tag)}]")
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", item)  # a long list
+            item.click()
         self.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
 
     def search_charts(self, text: str) -> None:
         box = self.driver.find_element(By.XPATH, "//input[@placeholder='Search metric charts']")
-        box.clear()
+        box.send_keys(Keys.CONTROL, "a")  # clear() leaves a React input's value as it was
+        box.send_keys(Keys.DELETE)
         box.send_keys(text)
 
     def slide_images_to_step(self, step: int) -> None:
-        """The image chart opens at step 0; a user slides it to a step that has images."""
+        """The image chart opens at its first step when it has several; a user slides it to another."""
         box = self.driver.find_element(By.CSS_SELECTOR, "input[type='number'][min]")
-        box.send_keys(Keys.CONTROL, "a")
-        box.send_keys(str(step), Keys.ENTER)
+        if box.is_enabled():  # with images at one step only there is nothing to slide
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(str(step), Keys.ENTER)
 
     def artifact_images(self) -> list[str]:
-        """Sources of the images the page shows from the run's artifacts (not its icons)."""
-        return [src for src in (img.get_attribute("src") or "" for img in self.driver.find_elements(By.TAG_NAME, "img"))
-                if "artifact" in src]
+        """Sources of the images the page shows from the run's artifacts (not its icons), after scrolling
+        each of them into view: the chart loads an image when it comes into sight."""
+        images = self.driver.find_elements(By.TAG_NAME, "img")
+        for image in images:
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)
+        return [src for src in (img.get_attribute("src") or "" for img in images) if "artifact" in src]
 
 
 def compare_route(run_ids: list[str], experiment_id: str) -> str:

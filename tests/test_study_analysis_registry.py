@@ -193,22 +193,25 @@ def test_the_mlflow_ui_shows_a_user_the_study_its_runs_and_the_registered_models
             headless_chromium() as driver:
         ui = MlflowUI(driver, uri, shots)
         try:
-            walk_through_the_ui(ui, parent.info.experiment_id, runs)
+            walk_through_the_ui(ui, parent.info.experiment_id, parent.info.run_name, runs)
         except Exception:
             print(f"screenshot of the failure: {ui.screenshot('failure')}")
             raise
 
 
-def walk_through_the_ui(ui: MlflowUI, experiment_id: str, runs: dict) -> None:
+def walk_through_the_ui(ui: MlflowUI, experiment_id: str, study_name: str, runs: dict) -> None:
     # Home -> "Model training" -> the experiment: it opens on its training runs, with their dataset.
     ui.open("")
     ui.close_assistant()
     ui.choose_model_training()
     ui.find_text("text2sign-ablations", exact=True).click()
     ui.wait_until(lambda: f"/experiments/{experiment_id}/runs" in ui.driver.current_url, "the experiment opens on its runs")
+    ui.expand_run(study_name)  # the study's runs are nested under it
     for name in ("baseline-tiny-s0", "text_finetuned-tiny-s0", "no_ema-tiny-s0"):
         ui.find_text(name, exact=True)
-    ui.find_text("synthetic (")  # the Dataset column: name (digest)
+    train_digest = next(d.dataset.digest for d in runs["baseline-tiny-s0"].inputs.dataset_inputs
+                        if any(t.value == "train" for t in d.tags))
+    ui.wait_until(lambda: f"synthetic ({train_digest})" in ui.text(), "the Dataset column names the train split")
     ui.show_tag_columns("ablation", "seed")
     ui.wait_until(lambda: {"ablation", "seed"} <= set(ui.text().split("\n")), "the ablation and seed columns show")
     ui.find_text("text_finetuned", exact=True)
@@ -217,7 +220,9 @@ def walk_through_the_ui(ui: MlflowUI, experiment_id: str, runs: dict) -> None:
     # A run: its description, the train/loss chart, the samples by step, the system metrics.
     run = runs["baseline-tiny-s0"]
     ui.open(f"experiments/{experiment_id}/runs/{run.info.run_id}")
-    ui.find_text("data: synthetic")  # the description, rendered from Markdown
+    ui.wait_until(lambda: "data: synthetic" in ui.text(), "the description shows")  # rendered from Markdown
+    ui.wait_until(lambda: f"synthetic ({train_digest})" in ui.text(), "the run's datasets show")
+    ui.screenshot("ui-run")
     ui.open(f"experiments/{experiment_id}/runs/{run.info.run_id}/model-metrics")
     ui.search_charts("train/loss")
     ui.find_text("(train/loss)")  # the chart's legend: run name (metric)
