@@ -59,7 +59,8 @@ def study(request, tmp_path_factory):
                "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING": "1"}
         out = _run([sys.executable, "-m", "mlproject.study", "--ablations",
                     f"baseline,text_finetuned,no_ema,{store / 'cuda_only.py'}", "--seeds", "2", "--scale", "tiny",
-                    "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env)
+                    "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env,
+                   timeout=1800)  # 8 children, one at a time; on 2 cores shared with other jobs it took over 15 min
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
         experiment = client.get_experiment_by_name("text2sign-ablations")
