@@ -7,8 +7,10 @@
 3. Otherwise the `--experiment` flag, else `MLFLOW_EXPERIMENT_NAME`, else the entry point's default name.
 
 Every experiment a run lands in is marked as a model-training experiment (`mlflow.experimentKind`) unless
-it already has a kind: MLflow 3 opens an unmarked new experiment in its GenAI view (an overview of traces,
-of which we have none) instead of its runs.
+it already has a kind: MLflow 3 UIs that read the kind open an unmarked experiment in the GenAI view (an
+overview of traces, of which we have none) instead of its runs. MLflow 3.17.2's own UI, with its sidebar
+switch between GenAI and model training, takes the view from that switch instead (GenAI until the user
+flips it; seen in its JS bundle and in the browser test), so the README tells users to flip it once.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 KIND_TAG = "mlflow.experimentKind"
-# MLflow 3.17's UI (ExperimentKind in its JS bundle) knows `genai_development`, `custom_model_development`
-# and others; this one opens the experiment on its runs table.
+# The value MLflow's UI (ExperimentKind in its 3.17 JS bundle) and its onboarding docs give to custom model
+# training, as opposed to `genai_development`.
 MODEL_TRAINING_KIND = "custom_model_development"
 
 
