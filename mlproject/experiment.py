@@ -7,10 +7,10 @@
 3. Otherwise the `--experiment` flag, else `MLFLOW_EXPERIMENT_NAME`, else the entry point's default name.
 
 Every experiment a run lands in is marked as a model-training experiment (`mlflow.experimentKind`) unless
-it already has a kind: MLflow 3 UIs that read the kind open an unmarked experiment in the GenAI view (an
-overview of traces, of which we have none) instead of its runs. MLflow 3.17.2's own UI, with its sidebar
-switch between GenAI and model training, takes the view from that switch instead (GenAI until the user
-flips it; seen in its JS bundle and in the browser test), so the README tells users to flip it once.
+it already has a kind; the tag is how MLflow records an experiment's kind (its UI's kind selector writes
+it). MLflow 3.17.2's UI, with its sidebar switch between GenAI and model training, takes the view from that
+switch rather than the tag (GenAI, an overview of traces we do not have, until the user flips it; seen in its
+JS bundle and in the browser test), so the README tells users to flip it once.
 """
 
 from __future__ import annotations
