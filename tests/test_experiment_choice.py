@@ -4,7 +4,6 @@ on its training runs; end to end, a study launched by `mlflow run --experiment-n
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import mlflow
 import pytest
