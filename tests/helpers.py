@@ -86,10 +86,10 @@ def mlflow_server(folder: Path, port: int, env: dict[str, str], backend_store_ur
                 time.sleep(0.5)
         yield uri
     finally:
-        _stop_process_group(server)
+        stop_process_group(server)
 
 
-def _stop_process_group(leader: subprocess.Popen) -> None:
+def stop_process_group(leader: subprocess.Popen) -> None:
     """SIGTERM to the group, SIGKILL to what is left after 30 s; returns when no process of it remains."""
     for signum in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):

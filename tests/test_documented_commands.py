@@ -23,7 +23,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.corpus_builders import make_phoenix
-from tests.helpers import REPO, _stop_process_group, free_port, subprocess_env
+from tests.helpers import REPO, stop_process_group, free_port, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
             if args[:2] in (["mlflow", "ui"], ["mlflow", "models"]):
                 server = _serve(args, port, tmp_path, env)
                 if args[1] == "ui":  # nothing more to ask it; the model server answers the `curl` that follows
-                    _stop_process_group(server)
+                    stop_process_group(server)
                     server = None
                 continue
             out = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
@@ -109,12 +109,12 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
             assert out.returncode == 0, f"{doc}: {command}\n{shlex.join(args)}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
             if args[0] == "curl":
                 assert '"gif_base64"' in out.stdout, out.stdout[-500:]
-                _stop_process_group(server)  # it has answered what the README asks of it
+                stop_process_group(server)  # it has answered what the README asks of it
                 server = None
             _note_ids(client, ids)
     finally:
         if server is not None:
-            _stop_process_group(server)
+            stop_process_group(server)
     print("\n".join(f"{seconds:5d} s  {command}" for seconds, command in timings))
 
 
@@ -126,7 +126,7 @@ def _serve(args: list[str], port: int, folder: Path, env: dict[str, str]) -> sub
     try:
         _wait_for(f"http://127.0.0.1:{port}/{'health' if args[1] == 'ui' else 'ping'}", 240)
     except OSError:
-        _stop_process_group(server)
+        stop_process_group(server)
         raise
     return server
 
