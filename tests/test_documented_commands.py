@@ -23,7 +23,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.corpus_builders import make_phoenix
-from tests.helpers import REPO, stop_process_group, free_port, subprocess_env
+from tests.helpers import REPO, free_port, stop_process_group, subprocess_env
 
 pytestmark = pytest.mark.slow
 
