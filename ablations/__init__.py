@@ -6,6 +6,7 @@ Add one by dropping `ablations/my_idea.py` here (then `-P ablation=my_idea`), or
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ def ablation_path(name_or_path: str) -> Path:
 
 def ablation_name(name_or_path: str) -> str:
     return ablation_path(name_or_path).stem
+
+
+def ablation_summary(name_or_path: str) -> str:
+    """The first line of the ablation file's docstring (read, not run), or "" when it has none."""
+    doc = ast.get_docstring(ast.parse(ablation_path(name_or_path).read_text())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def load_ablation(name_or_path: str) -> dict[str, Any]:

@@ -19,32 +19,59 @@ import pandas as pd
 
 from text2sign.config import ConfigError
 
-from mlproject.cli import start_entry_point_run
 
 HISTORY_METRICS = ("train/loss", "val/loss", "val/text_loss_gap")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mlproject.analyze", description=__doc__.split("\n")[0])
-    parser.add_argument("--experiment", default="text2sign-ablations")
-    parser.add_argument("--study", default="", help="a study run id; default: every ablation run of the experiment")
+    parser.add_argument("--experiment", default="",
+                        help="without --study: the experiment whose ablation runs to compare (default: "
+                             "$MLFLOW_EXPERIMENT_NAME, else text2sign-ablations; under `mlflow run`, the one MLflow "
+                             "created the analysis run in)")
+    parser.add_argument("--study", default="", help="a study run id, in whichever experiment it is; "
+                                                    "default: every ablation run of the experiment")
     parser.add_argument("--output", default="analysis", help="folder for the tables, report and plots")
     parser.add_argument("--baseline", default="baseline")
     parser.add_argument("--champion-metric", default="eval/fsd", help="eval metric that picks the champion checkpoint")
     return parser.parse_args(argv)
 
 
+def where_to_look(experiment: str, study: str) -> tuple[str, str]:
+    """(experiment id, a description for messages) of the runs to compare: the study's own experiment,
+    else the one `mlflow run` created the analysis run in, else the one named by flag or environment."""
+    import os
+
+    import mlflow
+
+    from mlproject.experiment import chosen_experiment
+    from mlproject.train import DEFAULT_EXPERIMENT
+
+    if study:
+        try:
+            return mlflow.MlflowClient().get_run(study).info.experiment_id, f"study {study}"
+        except mlflow.exceptions.MlflowException:
+            raise ConfigError(f"study: no run {study!r} on {mlflow.get_tracking_uri()}; pass the id the study "
+                              "printed as `study <id>: ...`.") from None
+    if os.environ.get("MLFLOW_RUN_ID") and os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        experiment_id = os.environ["MLFLOW_EXPERIMENT_ID"]
+        return experiment_id, f"experiment {mlflow.get_experiment(experiment_id).name!r}"
+    name = chosen_experiment(experiment, DEFAULT_EXPERIMENT)
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        raise ConfigError(f"experiment: no experiment {name!r} on {mlflow.get_tracking_uri()}; "
+                          "train first, or pass -P study=<study run id>.")
+    return found.experiment_id, f"experiment {name!r}"
+
+
 def fetch_runs(experiment: str, study: str) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Finished ablation runs as rows (metrics by their tracked names), and the runs left out with why."""
     import mlflow
 
-    if mlflow.get_experiment_by_name(experiment) is None:
-        raise ConfigError(f"experiment: no experiment {experiment!r} on {mlflow.get_tracking_uri()}; "
-                          "train first, or pass -P experiment=<name>.")
+    experiment_id, where = where_to_look(experiment, study)
     query = "tags.ablation != ''" + (f" and tags.study = '{study}'" if study else "")
-    found = mlflow.search_runs(experiment_names=[experiment], filter_string=query, output_format="pandas")
+    found = mlflow.search_runs(experiment_ids=[experiment_id], filter_string=query, output_format="pandas")
     if found.empty:
-        where = f"study {study}" if study else f"experiment {experiment!r}"
         raise ConfigError(f"no ablation runs in {where}; check the study id (printed by the study entry point).")
     finished = found[found["status"] == "FINISHED"]
     # A child stopped before its first checkpoint is started afresh when its study is resumed: say so.
@@ -99,6 +126,15 @@ def crown_champion(runs: pd.DataFrame, metric: str) -> str | None:
             f"{metric} = {best[metric]:.4f})")
 
 
+def _study_experiment(study: str) -> str:
+    """The name of the study's experiment, where its analysis run belongs (outside `mlflow run`)."""
+    import mlflow
+
+    if not study:
+        return ""
+    return mlflow.get_experiment(mlflow.MlflowClient().get_run(study).info.experiment_id).name
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import mlflow
@@ -106,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.analysis import check_expectations, compare, to_markdown
     from evaluation.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
     from evaluation.report import write_report
+    from mlproject import descriptions
+    from mlproject.experiment import start_run
+    from mlproject.train import DEFAULT_EXPERIMENT
 
     try:
         runs, left_out = fetch_runs(args.experiment, args.study)
@@ -134,9 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     plot_cost_vs_quality(long, output / "cost_vs_quality.png")
     champion = crown_champion(runs, args.champion_metric)
 
-    start_entry_point_run(args.experiment, run_name=f"analysis-{args.study or 'all'}")
+    analysis = start_run(args.experiment or _study_experiment(args.study), DEFAULT_EXPERIMENT,
+                         run_name=f"analysis-{args.study or 'all'}")
+    # The study's page and the analysis run's open on the comparison itself.
+    note = descriptions.study_run(to_markdown(long), champion, analysis.info.run_id)
     mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
-                     **({"champion": champion} if champion else {})})
+                     **({"champion": champion} if champion else {}), descriptions.NOTE: note})
+    if args.study:
+        mlflow.MlflowClient().set_tag(args.study, descriptions.NOTE, note)
     mlflow.log_artifacts(str(output), "analysis")
     mlflow.end_run()
     print((output / "comparison_table.md").read_text())

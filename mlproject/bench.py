@@ -17,7 +17,7 @@ from pathlib import Path
 
 from text2sign.config import ConfigError
 
-from mlproject.cli import flag, non_negative_int, start_entry_point_run
+from mlproject.cli import flag, non_negative_int
 from mlproject.resolve import resolve_config
 
 EXPERIMENT = "text2sign-bench"
@@ -38,8 +38,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "bf16,compile,ema_every,workers,channels_last,grad_checkpointing")
     parser.add_argument("--output", default="bench")
     parser.add_argument("--log", default="true", help="false: print and write JSON, no MLflow run")
-    parser.add_argument("--experiment", default=EXPERIMENT)
+    parser.add_argument("--experiment", default="",
+                        help=f"default: $MLFLOW_EXPERIMENT_NAME, else {EXPERIMENT}; under `mlflow run`, MLflow's")
     return parser.parse_args(argv)
+
+
+def parse_switches(text: str, known: tuple[str, ...] | list[str]) -> list[str]:
+    """'all' -> every switch, 'none' -> [] (measure none), else a comma list of known switch names."""
+    choice = text.strip()
+    if choice == "all":
+        return list(known)
+    if choice == "none":
+        return []
+    switches = [s.strip() for s in choice.split(",") if s.strip()]
+    unknown = [s for s in switches if s not in known]
+    if unknown or not switches:
+        raise ConfigError(f"switches: unknown {', '.join(unknown) or repr(text)}; known: all, none, {', '.join(known)}.")
+    return switches
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                                  sample_videos=max(1, non_negative_int("sample_videos", args.sample_videos)),
                                  text_encoder=args.text_encoder)
         log = flag("log", args.log)
-        switches = {"all": list(SWITCH_KEYS), "none": []}.get(args.switches.strip()) \
-            or [s.strip() for s in args.switches.split(",") if s.strip()]
-        unknown = [s for s in switches if s not in SWITCH_KEYS]
-        if unknown:
-            raise ConfigError(f"switches: unknown {', '.join(unknown)}; known: all, none, {', '.join(SWITCH_KEYS)}.")
+        switches = parse_switches(args.switches, SWITCH_KEYS)
         import torch
 
         if args.device == "cuda" and not torch.cuda.is_available():
@@ -89,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if log:
         import mlflow
 
-        start_entry_point_run(args.experiment, run_name=f"bench-{args.scale}-{args.device}")
+        from mlproject.experiment import start_run
+
+        start_run(args.experiment, EXPERIMENT, run_name=f"bench-{args.scale}-{args.device}")
         ours, theirs = (next(m for m in result.models if m.name == name) for name in ("ours", "diffusers"))
         mlflow.set_tags({"bench": "true", "scale": args.scale, "device": result.device_name})
         mlflow.log_params({**{k: v for k, v in result.settings.items() if k != "samplers"}, "scale": args.scale,

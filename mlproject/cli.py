@@ -29,19 +29,3 @@ def optional_float(name: str, text: str) -> float | None:
     except ValueError:
         raise ConfigError(f"{name}: got {text!r}, expected a number.") from None
 
-
-def start_entry_point_run(experiment: str, run_name: str | None = None):
-    """The run `mlflow run` created for this entry point (MLFLOW_RUN_ID), or a new one in `experiment`.
-
-    Creating the experiment here, before anything else writes, also creates a fresh SQLite store's
-    tables once, instead of in several processes at a time.
-    """
-    import os
-
-    import mlflow
-
-    launched_run = os.environ.get("MLFLOW_RUN_ID")
-    if launched_run:
-        return mlflow.start_run(run_id=launched_run)
-    mlflow.set_experiment(experiment)
-    return mlflow.start_run(run_name=run_name)

@@ -142,6 +142,14 @@ def build_judges(data_config, scale: str, device: torch.device) -> Judges:
     return judges
 
 
+def log_browsable_table(client, run_id: str, csv_path: Path, artifact_file: str) -> None:
+    """The CSV again as an MLflow table (`log_table`), which the UI shows as a table and can compare
+    across runs; the CSV stays for tools that read files."""
+    import pandas as pd
+
+    client.log_table(run_id, pd.read_csv(csv_path, keep_default_na=False), artifact_file)
+
+
 def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, float]:
     """Evaluate the run named by `request` and log into it; returns the metrics logged."""
     from mlflow.tracking import MlflowClient
@@ -220,7 +228,9 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
         "eval/guidance_sweep": ",".join(f"{g:g}" for g in settings.guidance_sweep),
         **({"eval/recognizer": judges.recognizer_status} if judges.recognizer is not None else {}),
     })
-    tracker.log_artifact(write_per_video_table(result.per_video, folder / "per_video.csv"), "eval")
+    per_video = write_per_video_table(result.per_video, folder / "per_video.csv")
+    tracker.log_artifact(per_video, "eval")
+    log_browsable_table(client, run_id, per_video, "eval/per_video.json")
     shown = min(4, len(result.per_video))
     pairs = torch.stack([v for i in range(shown) for v in (result.generated[i], result.real[i])])
     tracker.log_artifact(save_filmstrip(pairs, folder / "generated_vs_real.png",
@@ -233,9 +243,13 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
         sweep_table = folder / "guidance_sweep.csv"
         pd.DataFrame(result.sweep).to_csv(sweep_table, index=False)
         tracker.log_artifact(sweep_table, "eval")
+        log_browsable_table(client, run_id, sweep_table, "eval/guidance_sweep.json")
         tracker.log_artifact(plot_guidance_sweep(result.sweep, folder / "guidance_sweep.png",
                                                  title=f"{run.data.tags.get('mlflow.runName', run_id)}: guidance sweep"),
                              "eval")
+    from mlproject.descriptions import refresh_after_evaluation
+
+    refresh_after_evaluation(client, run_id)
     if mlflow.active_run() is not None:  # launched by `mlflow run -e evaluate`: point its run at the judged one
         mlflow.set_tag("evaluated_run", run_id)
     for key, value in sorted(result.metrics.items()):

@@ -37,6 +37,17 @@ SIGNATURE = ModelSignature(
 )
 
 
+# What the model page shows as the request to send; a sentence in the synthetic corpus's grammar.
+INPUT_EXAMPLE = pd.DataFrame({"text": ["where is my house"]})
+
+
+def _first_description(client: MlflowClient, run_id: str) -> str:
+    """The training run's description as it stands at registration (before evaluation, which rewrites both)."""
+    from mlproject.descriptions import NOTE
+
+    return client.get_run(run_id).data.tags.get(NOTE, f"Trained in run {run_id}.")
+
+
 class TextToSignModel(mlflow.pyfunc.PythonModel):
     """Text in, signing video out, with the weights the run is evaluated with (EMA unless it had none)."""
 
@@ -96,10 +107,12 @@ def register_best_checkpoint(run_id: str, checkpoint: Path, config_json: Path, a
         info = mlflow.pyfunc.log_model(
             name="model", python_model=TextToSignModel(),
             artifacts={"weights": str(weights), "config": str(config_json)},
-            signature=SIGNATURE, registered_model_name=REGISTERED_MODEL, pip_requirements=["text2sign"],
+            signature=SIGNATURE, input_example=INPUT_EXAMPLE, registered_model_name=REGISTERED_MODEL,
+            pip_requirements=["text2sign"],
         )
     version = int(info.registered_model_version)
     client = MlflowClient()
+    client.update_model_version(REGISTERED_MODEL, str(version), description=_first_description(client, run_id))
     client.set_registered_model_alias(REGISTERED_MODEL, f"best-{ablation}", str(version))
     client.set_model_version_tag(REGISTERED_MODEL, str(version), "checkpoint", checkpoint.name)
     client.set_model_version_tag(REGISTERED_MODEL, str(version), "ablation", ablation)

@@ -32,8 +32,9 @@ from pathlib import Path
 
 from text2sign.config import ConfigError
 
-from mlproject.cli import flag, non_negative_int, start_entry_point_run
+from mlproject.cli import flag, non_negative_int
 from mlproject.resolve import resolve_config, run_name
+from mlproject.train import DEFAULT_EXPERIMENT
 
 
 @dataclass
@@ -56,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overrides", default="", help="applied to every child")
     parser.add_argument("--parallel", default="auto", help="auto (one per GPU, 1 on CPU) or a number of children at once")
     parser.add_argument("--evaluate", default="true")
-    parser.add_argument("--experiment", default="text2sign-ablations")
+    parser.add_argument("--experiment", default="",
+                        help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME, else {DEFAULT_EXPERIMENT}); under "
+                             "`mlflow run`, the experiment MLflow created the study run in. Children go to the study's.")
     parser.add_argument("--resume", default="", help="a study run id: keep its finished children, continue the rest")
     return parser.parse_args(argv)
 
@@ -110,7 +113,7 @@ def run_child(ablation: str, seed: int, args: argparse.Namespace, study_id: str,
     name = run_name(ablation, args.scale, seed)
     log = logs / f"{name}.log"
     command = [sys.executable, "-m", "mlproject.train", "--ablation", ablation, "--scale", args.scale, "--seed", str(seed),
-               "--overrides", args.overrides, "--experiment", args.experiment, "--study", study_id,
+               "--overrides", args.overrides, "--study", study_id,
                "--parent-run-id", study_id, "--evaluate", args.evaluate]
     if resume_run:
         command += ["--resume", resume_run]
@@ -150,8 +153,10 @@ def open_study(args: argparse.Namespace, children_count: int):
     """Start the study run, or reopen the one `--resume` names after checking it is a study of this scale."""
     import mlflow
 
+    from mlproject.experiment import start_run
+
     if not args.resume:
-        parent = start_entry_point_run(args.experiment)  # before any child starts: one process creates the store
+        parent = start_run(args.experiment, DEFAULT_EXPERIMENT)  # before any child starts: one process creates the store
         mlflow.set_tags({"mlflow.runName": f"study-{args.scale}-{children_count}runs", "study": parent.info.run_id,
                          "role": "study", "scale": args.scale, "study/overrides": args.overrides})
         return parent

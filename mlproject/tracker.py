@@ -25,7 +25,8 @@ from typing import Any
 
 import mlflow
 import requests
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -126,6 +127,13 @@ class MLflowTracker:
 
     def set_tags(self, tags: dict[str, str]) -> None:
         self._submit("tags", {k: str(v) for k, v in tags.items()})
+
+    def log_image(self, local_path: str | Path, key: str, step: int) -> None:
+        # The image view of the run page slides through these by step; the file is kept as with artifacts.
+        self._submit("image", [str(Path(local_path).resolve()), key, step])
+
+    def log_dataset(self, split: str, corpus: str, digest: str, size: int) -> None:
+        self._submit("dataset", {"split": split, "corpus": corpus, "digest": digest, "size": size})
 
     # --- the end of the run -----------------------------------------------------------------------
 
@@ -236,6 +244,14 @@ class MLflowTracker:
                 self.client.log_artifacts(self.run_id, local_path, artifact_path)
             else:
                 self.client.log_artifact(self.run_id, local_path, artifact_path)
+        elif kind == "image":
+            from PIL import Image
+
+            local_path, key, step = payload
+            with Image.open(local_path) as image:
+                self.client.log_image(self.run_id, image.convert("RGB"), key=key, step=step)
+        elif kind == "dataset":
+            self.client.log_inputs(self.run_id, datasets=[dataset_input(**payload)])
         elif kind == "status":
             self.client.set_terminated(self.run_id, payload)
         else:
@@ -273,6 +289,20 @@ class MLflowTracker:
         parts += [f"the {kind}" for kind in ("params", "tags") if counts.get(kind)]
         parts += [f"the final status ({payload})" for kind, payload in self.pending if kind == "status"]
         return ", ".join(parts)
+
+
+def dataset_input(split: str, corpus: str, digest: str, size: int) -> DatasetInput:
+    """One split as an MLflow dataset input: what the runs table's Dataset column shows and filters by.
+
+    Named after the corpus (`synthetic`, `phoenix2014t-phoenix-2014-t`), the split as its context; the
+    source is the corpus spec, the profile its number of clips. Built as the entity `mlflow.log_input`
+    builds, so the tracker can queue and retry it like everything else it logs.
+    """
+    from text2sign.data.spec import DataSpec
+
+    dataset = Dataset(name=DataSpec.from_text(corpus).slug, digest=digest, source_type="local",
+                      source=json.dumps({"uri": corpus}), profile=json.dumps({"num_rows": size}))
+    return DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, split)])
 
 
 def _count(n: int, thing: str) -> str:

@@ -38,6 +38,8 @@ DEFAULT_EXPERIMENT = "text2sign-ablations"
 FINAL_DELIVERY_WAIT_S = 300.0
 UNDELIVERED_FILE = "undelivered_tracking.json"
 _TAG_LIMIT = 4000
+SYSTEM_METRICS_SAMPLING = {"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "30",
+                           "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING": "2"}
 # The `train` entry-point parameters that shape a run, for the command that resumes it.
 _RUN_PARAMS = ("ablation", "scale", "seed", "epochs", "data", "overrides", "evaluate", "register")
 
@@ -52,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="corpus: synthetic (default), phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     parser.add_argument("--overrides", default="", help='dotted overrides, e.g. "train.lr=1e-4 model.channels=64"')
     parser.add_argument("--resume", default="", help="a checkpoint file, or the MLflow run id to continue")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
+    parser.add_argument("--experiment", default="",
+                        help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME, else {DEFAULT_EXPERIMENT}); "
+                             "under `mlflow run`, the experiment MLflow created the run in; with --parent-run-id, the parent's")
     parser.add_argument("--study", default="", help="study id shared by the runs of one study")
     parser.add_argument("--parent-run-id", default="", help="nest this run under that one (a study run)")
     parser.add_argument("--evaluate", default="true", help="evaluate on the test split after training")
@@ -60,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--print-config", default="false", nargs="?", const="true",
                         help="print the resolved config as JSON and exit")
     return parser
+
+
+def sample_system_metrics_for_long_runs() -> None:
+    """MLflow's system metrics (CPU, memory, disk, network; GPU use and memory with nvidia-ml-py) for a run
+    of hours: a sample every 30 s, logged as the mean of 2, one point a minute (MLflow's default logs every
+    10 s, 18,000 points per metric over a 50-hour run). Values the user set in the environment win."""
+    for name, value in SYSTEM_METRICS_SAMPLING.items():
+        os.environ.setdefault(name, value)
 
 
 def resume_commands(args: argparse.Namespace, run_id: str) -> tuple[str, str]:
@@ -115,19 +127,23 @@ def _find_checkpoint(resume: str, workdir: Path) -> tuple[Path, str | None]:
     return path, None
 
 
-def register_after_training(run_id: str, result, run_dir: Path, ablation: str, tracker) -> None:
-    """Register the checkpoint with the best val/loss as model `text2sign`, alias `best-<ablation>`."""
+def register_after_training(run_id: str, result, run_dir: Path, ablation: str, tracker) -> dict[str, str]:
+    """Register the checkpoint with the best val/loss as model `text2sign`, alias `best-<ablation>`; returns
+    the tags it gave the run (where the model is, or why registering failed)."""
     from mlproject.registry import REGISTERED_MODEL, register_best_checkpoint
 
     checkpoint = result.best_checkpoint or result.last_checkpoint
     try:
         version = register_best_checkpoint(run_id, checkpoint, run_dir / "config.json", ablation)
     except Exception as error:  # the checkpoints are safe as artifacts; say why and carry on
-        tracker.set_tags({"registry/status": f"failed: {type(error).__name__}: {str(error)[:4000]}"})
+        tags = {"registry/status": f"failed: {type(error).__name__}: {str(error)[:4000]}"}
+        tracker.set_tags(tags)
         print(f"warning: registering {checkpoint.name} failed ({error}); the training run is complete.", file=sys.stderr)
-        return
-    tracker.set_tags({"registry/model": f"{REGISTERED_MODEL}/{version}", "registry/checkpoint": checkpoint.name})
+        return tags
+    tags = {"registry/model": f"{REGISTERED_MODEL}/{version}", "registry/checkpoint": checkpoint.name}
+    tracker.set_tags(tags)
     print(f"registered {checkpoint.name} as {REGISTERED_MODEL} version {version}, alias best-{ablation}")
+    return tags
 
 
 def evaluate_after_training(run_id: str, tracker) -> None:
@@ -189,6 +205,7 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
 
     import mlflow
 
+    from mlproject.experiment import start_run
     from mlproject.tracker import MLflowTracker
     from text2sign.failures import TrainingFailure
     from text2sign.trainer import train
@@ -197,22 +214,14 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
     launched_run = os.environ.get("MLFLOW_RUN_ID")  # set when `mlflow run` created the run for us
     if resume_run and launched_run and launched_run != resume_run:
         mlflow.MlflowClient().set_tag(launched_run, "text2sign.resumed_into", resume_run)
+    sample_system_metrics_for_long_runs()
     if resume_run:
-        active = mlflow.start_run(run_id=resume_run)
-    elif launched_run:
-        active = mlflow.start_run(run_id=launched_run)
+        active = mlflow.start_run(run_id=resume_run, log_system_metrics=True)
     else:
-        # The experiment's id is passed on rather than left "active": when parallel runs race to create it,
-        # the loser of MLflow 3.17's set_experiment gets the experiment back but not set, and its run
-        # would land in `Default`.
-        experiment_id = mlflow.set_experiment(args.experiment).experiment_id
-        active = mlflow.start_run(run_name=name, experiment_id=experiment_id)
+        active = start_run(args.experiment, DEFAULT_EXPERIMENT, run_name=name, parent_run_id=args.parent_run_id,
+                           log_system_metrics=True)
     run_id = active.info.run_id
     experiment = mlflow.get_experiment(active.info.experiment_id).name
-    if experiment != args.experiment:
-        print(f"note: this run is in experiment {experiment!r}, not {args.experiment!r}: `mlflow run` creates the run "
-              f"before the entry point starts. Pass --experiment-name {args.experiment} to `mlflow run` to group it.",
-              file=sys.stderr)
 
     if "resume_with" in active.data.tags:  # it named this continuation; a later stop writes a new one
         mlflow.MlflowClient().delete_tag(run_id, "resume_with")
@@ -221,9 +230,11 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
     status, code = "FAILED", 1
     with GracefulStop() as stop:
         try:
-            from ablations import ablation_name
+            from ablations import ablation_name, ablation_summary
 
-            tracker.set_tags({
+            from mlproject import descriptions
+
+            run_tags = {
                 "mlflow.runName": name,
                 "ablation": ablation_name(args.ablation),
                 "scale": args.scale,
@@ -232,14 +243,19 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
                 "git_commit": _git_commit(),
                 **({"study": args.study} if args.study else {}),
                 **({"mlflow.parentRunId": args.parent_run_id} if args.parent_run_id else {}),
-            })
+            }
+            summary = ablation_summary(args.ablation)
+            tracker.set_tags({**run_tags, descriptions.NOTE: descriptions.training_run(run_tags, {}, summary)})
             print(f"run {run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
             with stop.polled():
                 result = train(config, run_dir, tracker, resume_from=resume_path, should_stop=stop.should_stop)
             if stop.signum is not None:  # a stop that training honoured: end the run as an immediate stop does
                 raise KeyboardInterrupt(stop.name)
-            if register:
-                register_after_training(run_id, result, run_dir, ablation_name(args.ablation), tracker)
+            metrics_so_far = {key: value for _, key, value in tracker.history}  # by step: the last value wins
+            tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})
+            if register:  # the version takes the description as it stands; evaluation rewrites both
+                run_tags.update(register_after_training(run_id, result, run_dir, ablation_name(args.ablation), tracker))
+                tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})
             if run_evaluation:
                 evaluate_after_training(run_id, tracker)
             tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")

@@ -17,7 +17,7 @@ from text2sign.config import Config, ConfigError, flatten, validate
 from text2sign.data import DataError, check_corpus, has_glosses
 from text2sign.data.spec import parse_data_spec
 
-from mlproject.cli import non_negative_int, start_entry_point_run
+from mlproject.cli import non_negative_int
 
 EXPERIMENT = "text2sign-recognizers"
 
@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", default="0")
     parser.add_argument("--epochs", default="", help="override the scale's epoch count")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--experiment", default="",
+                        help=f"default: $MLFLOW_EXPERIMENT_NAME, else {EXPERIMENT}; under `mlflow run`, MLflow's")
     args = parser.parse_args(argv)
 
     from evaluation.train_recognizer import RECOGNIZER_SCALES, recognizer_data_config, settings_as_params
@@ -57,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from evaluation.train_recognizer import train_recognizer
+    from mlproject.experiment import start_run
     from mlproject.recognizer_registry import recognizer_model_name, register_recognizer
     from mlproject.tracker import MLflowTracker
     from text2sign.hardware import pick_device
 
-    active = start_entry_point_run(EXPERIMENT)
+    active = start_run(args.experiment, EXPERIMENT)
     tracker = MLflowTracker(active.info.run_id)
     status = "FAILED"
     try:

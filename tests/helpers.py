@@ -62,15 +62,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(folder: Path, port: int, env: dict[str, str]) -> Iterator[str]:
-    """A real `mlflow server` on 127.0.0.1:`port`, its SQLite store and artifacts in `folder`; yields its URI.
+def mlflow_server(folder: Path, port: int, env: dict[str, str], backend_store_uri: str = "") -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1:`port`, its SQLite store and artifacts in `folder` (or the store
+    `backend_store_uri` names, with the artifacts its runs point at); yields its URI.
 
     It runs in its own process group and is stopped with it: `mlflow server` starts uvicorn and job
     workers that a terminate() of the parent alone would leave running (and holding the port).
     """
     server_env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     server = subprocess.Popen(
-        [*mlflow_cli(), "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--serve-artifacts",
+        [*mlflow_cli(), "server", "--backend-store-uri", backend_store_uri or f"sqlite:///{folder / 'server.db'}", "--serve-artifacts",
          "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"],
         cwd=folder, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -88,10 +89,10 @@ def mlflow_server(folder: Path, port: int, env: dict[str, str]) -> Iterator[str]
                 time.sleep(0.5)
         yield uri
     finally:
-        _stop_process_group(server)
+        stop_process_group(server)
 
 
-def _stop_process_group(leader: subprocess.Popen) -> None:
+def stop_process_group(leader: subprocess.Popen) -> None:
     """SIGTERM to the group, SIGKILL to what is left after 30 s; returns when no process of it remains."""
     for signum in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):

@@ -83,3 +83,22 @@ def test_bad_bench_input_is_a_usage_error_naming_the_fix(tmp_path, args, message
     out = subprocess.run([sys.executable, "-m", "mlproject.bench", *args, "--output", str(tmp_path)], cwd=tmp_path,
                          env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+
+
+def test_switches_none_measures_no_switch_and_all_measures_every_one():
+    # "none" maps to an empty list, which once read as "not given" and fell through to the comma split.
+    from mlproject.bench import parse_switches
+    from text2sign.benchmark import SWITCH_KEYS
+
+    assert parse_switches("none", SWITCH_KEYS) == []
+    assert parse_switches("all", SWITCH_KEYS) == list(SWITCH_KEYS)
+    assert parse_switches(" bf16, compile ", SWITCH_KEYS) == ["bf16", "compile"]
+
+
+def test_mlproject_declares_the_switches_parameter_of_bench():
+    import yaml
+
+    from tests.helpers import REPO
+
+    bench = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["bench"]
+    assert bench["parameters"]["switches"]["default"] == "all" and "--switches {switches}" in bench["command"]

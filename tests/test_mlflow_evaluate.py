@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -87,6 +88,13 @@ def test_mlflow_run_evaluate_logs_every_metric_or_its_status_into_the_run(store)
     assert tags["eval/recognizer"].startswith("text2sign-recognizer-synthetic version")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
     assert {"eval/per_video.csv", "eval/generated_vs_real.png", "eval/guidance_sweep.csv", "eval/guidance_sweep.png"} <= artifacts
+    assert {"eval/per_video.json", "eval/guidance_sweep.json"} <= artifacts  # also as tables the UI browses
+    per_video = json.loads(Path(client.download_artifacts(run.info.run_id, "eval/per_video.json", str(store))).read_text())
+    assert len(per_video["data"]) == 4 and "text" in per_video["columns"]
+    note = tags["mlflow.note.content"]  # the description now carries the headline numbers
+    assert "| FSD |" in note and "| back-translation WER |" in note
+    model, version = tags["registry/model"].split("/")
+    assert client.get_model_version(model, version).description == note
     assert tags["eval/guidance_sweep"] == "1,2,4,7.5"
     sweep = pd.read_csv(client.download_artifacts(run.info.run_id, "eval/guidance_sweep.csv", str(store)))
     assert list(sweep["guidance"]) == [1.0, 2.0, 4.0, 7.5]

@@ -16,13 +16,15 @@ from tests.helpers import REPO, mlflow_cli, subprocess_env
 
 
 @pytest.mark.slow
-def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_path):
+def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_path, monkeypatch):
+    # A system metrics sample every second: the run takes about a minute, the default interval 30 s.
+    env = {**subprocess_env(tmp_path), "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1",
+           "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING": "1"}
     out = subprocess.run(
         [*mlflow_cli(), "run", str(REPO), "-e", "train", "-P", "scale=tiny", "-P", "epochs=4",
          "-P", f"overrides=train.output_dir={tmp_path / 'outputs'}",
          "--env-manager", "local", "--experiment-name", "text2sign-ablations"],
-        cwd=tmp_path, env={**subprocess_env(tmp_path), "TEXT2SIGN_FVD": "on"}, capture_output=True, text=True,
-        timeout=600,
+        cwd=tmp_path, env={**env, "TEXT2SIGN_FVD": "on"}, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
 
@@ -68,6 +70,27 @@ def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_p
     assert len(gifs) == 2
     config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(tmp_path))).read_text())
     assert config["model"]["channels"] == 16
+
+    # What a user looks for in the UI: the experiment opens on training runs; the splits as dataset inputs;
+    # MLflow's system metrics; the samples by step; a description with the headline numbers, which the
+    # registered version shares, along with a signature and an input example.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    inputs = {next(t.value for t in d.tags if t.key == "mlflow.data.context"): d.dataset for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"train", "val", "test"} and {d.name for d in inputs.values()} == {"synthetic"}
+    assert json.loads(inputs["train"].profile)["num_rows"] == 16 and json.loads(inputs["train"].source)["uri"] == "synthetic"
+    assert len({d.digest for d in inputs.values()}) == 3
+    assert "system/cpu_utilization_percentage" in run.data.metrics
+    images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+    assert sum(p.endswith(".png") and "samples+step+" in p for p in images) == 4  # one filmstrip per checkpoint
+    note = tags["mlflow.note.content"]
+    assert "**baseline**" in note and "`synthetic`" in note and "`tiny`" in note and "| temporal consistency" in note
+    model, version = tags["registry/model"].split("/")
+    assert client.get_model_version(model, version).description == note
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    import mlflow
+
+    info = mlflow.models.get_model_info(f"models:/{model}/{version}")
+    assert info.signature.inputs.input_names() == ["text"] and info.saved_input_example_info
 
 
 def test_usage_error_exits_2_names_the_fix_and_creates_no_run(tmp_path):

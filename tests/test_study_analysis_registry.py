@@ -4,6 +4,7 @@ then the same against a real `mlflow server` on a loopback port."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -16,12 +17,15 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import mlflow_cli, module_folder, subprocess_env
+from tests.browser import headless_chromium, missing_browser
+from tests.helpers import free_port, mlflow_cli, mlflow_server, module_folder, subprocess_env
+from tests.mlflow_ui import MlflowUI, compare_route
 
 pytestmark = pytest.mark.slow
 
-# One checkpoint per child, at the end: two text_finetuned children would otherwise write 3 GB.
-CHILD_OVERRIDES = "train.num_sample_prompts=0 diffusion.sample_steps=2 train.checkpoint_every=2"
+# One checkpoint per child, at the end: two text_finetuned children would otherwise write 3 GB. One sample
+# prompt, so the UI test has a filmstrip per run to look at.
+CHILD_OVERRIDES = "train.num_sample_prompts=1 diffusion.sample_steps=2 train.checkpoint_every=2"
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
@@ -50,10 +54,13 @@ def study(request, tmp_path_factory):
     """3 ablations x 2 seeds at tiny scale, plus an ablation that fails at run time (CUDA on a CPU machine)."""
     with module_folder(request, tmp_path_factory, "study") as store:
         (store / "cuda_only.py").write_text('"""Needs a GPU."""\noverrides = {"train.device": "cuda"}\n')
-        env = subprocess_env(store)
+        # A system metrics sample every second, so the UI test has some: a tiny child lasts under a minute.
+        env = {**subprocess_env(store), "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1",
+               "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING": "1"}
         out = _run([sys.executable, "-m", "mlproject.study", "--ablations",
                     f"baseline,text_finetuned,no_ema,{store / 'cuda_only.py'}", "--seeds", "2", "--scale", "tiny",
-                    "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env)
+                    "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env,
+                   timeout=1800)  # 8 children, one at a time; on 2 cores shared with other jobs it took over 15 min
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
         experiment = client.get_experiment_by_name("text2sign-ablations")
@@ -173,6 +180,72 @@ def test_a_study_against_a_remote_tracking_server(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.skipif(bool(missing_browser()), reason=missing_browser())
+def test_the_mlflow_ui_shows_a_user_the_study_its_runs_and_the_registered_models(study, tmp_path):
+    """`mlflow server` over the study's store, looked at in headless Chromium. Screenshots go to
+    $TEXT2SIGN_UI_SCREENSHOTS (how docs/ui-*.png are made) or the test's folder, kept when it fails."""
+    store, env, client, parent = study
+    runs = {r.info.run_name: r for r in client.search_runs(
+        [parent.info.experiment_id], f"tags.study = '{parent.info.run_id}' and attributes.status = 'FINISHED'")}
+    shots = Path(os.environ.get("TEXT2SIGN_UI_SCREENSHOTS") or tmp_path / "screenshots")
+    with mlflow_server(store, free_port(), env, backend_store_uri=env["MLFLOW_TRACKING_URI"]) as uri, \
+            headless_chromium() as driver:
+        ui = MlflowUI(driver, uri, shots)
+        try:
+            walk_through_the_ui(ui, parent.info.experiment_id, parent.info.run_name, runs)
+        except Exception:
+            print(f"screenshot of the failure: {ui.screenshot('failure')}")
+            raise
+
+
+def walk_through_the_ui(ui: MlflowUI, experiment_id: str, study_name: str, runs: dict) -> None:
+    # Home -> "Model training" -> the experiment: it opens on its training runs, with their dataset.
+    ui.open("")
+    ui.close_assistant()
+    ui.choose_model_training()
+    ui.find_text("text2sign-ablations", exact=True).click()
+    ui.wait_until(lambda: f"/experiments/{experiment_id}/runs" in ui.driver.current_url, "the experiment opens on its runs")
+    ui.expand_run(study_name)  # the study's runs are nested under it
+    for name in ("baseline-tiny-s0", "text_finetuned-tiny-s0", "no_ema-tiny-s0"):
+        ui.find_text(name, exact=True)
+    train_digest = next(d.dataset.digest for d in runs["baseline-tiny-s0"].inputs.dataset_inputs
+                        if any(t.value == "train" for t in d.tags))
+    ui.wait_until(lambda: f"synthetic ({train_digest})" in ui.text(), "the Dataset column names the train split")
+    ui.show_tag_columns("ablation", "seed")
+    ui.wait_until(lambda: {"ablation", "seed"} <= set(ui.text().split("\n")), "the ablation and seed columns show")
+    ui.find_text("text_finetuned", exact=True)
+    ui.screenshot("ui-runs")
+
+    # A run: its description, the train/loss chart, the samples by step, the system metrics.
+    run = runs["baseline-tiny-s0"]
+    ui.open(f"experiments/{experiment_id}/runs/{run.info.run_id}")
+    ui.wait_until(lambda: "data: synthetic" in ui.text(), "the description shows")  # rendered from Markdown
+    ui.wait_until(lambda: f"synthetic ({train_digest})" in ui.text(), "the run's datasets show")
+    ui.screenshot("ui-run")
+    ui.open(f"experiments/{experiment_id}/runs/{run.info.run_id}/model-metrics")
+    ui.search_charts("train/loss")
+    ui.find_text("(train/loss)")  # the chart's legend: run name (metric)
+    ui.search_charts("samples")
+    ui.slide_images_to_step(int(run.data.metrics["summary/steps"]))
+    ui.wait_until(lambda: any("samples" in src for src in ui.artifact_images()), "the sample filmstrip shows")
+    ui.screenshot("ui-run-samples")
+    ui.find_text("System metrics", exact=True).click()
+    ui.find_text("cpu_utilization_percentage")
+
+    # Three runs side by side.
+    chosen = [runs[name].info.run_id for name in ("baseline-tiny-s0", "text_finetuned-tiny-s0", "no_ema-tiny-s0")]
+    ui.open(compare_route(chosen, experiment_id))
+    for name in ("baseline-tiny-s0", "text_finetuned-tiny-s0", "no_ema-tiny-s0"):
+        ui.find_text(name)
+    ui.find_text("train.lr")  # the parameters table compares them
+
+    # The registered model: a version per run, the best-* aliases and the champion.
+    ui.open("models/text2sign")
+    for alias in ("best-baseline", "best-text_finetuned", "best-no_ema", "champion"):
+        ui.find_text(alias)
+    ui.screenshot("ui-model")
 
 
 def test_a_resumed_study_keeps_finished_children_continues_a_stopped_one_and_adds_a_seed(study):

@@ -19,6 +19,12 @@ class Tracker(Protocol):
 
     def set_tags(self, tags: dict[str, str]) -> None: ...
 
+    def log_image(self, local_path: str | Path, key: str, step: int) -> None:
+        """An image that belongs to a training step (a filmstrip of samples), for a viewer that slides by step."""
+
+    def log_dataset(self, split: str, corpus: str, digest: str, size: int) -> None:
+        """What one split trained or judged the run on: the corpus spec, its fingerprint, its size."""
+
 
 class NullTracker:
     """Reports nowhere: for library use without tracking."""
@@ -35,6 +41,12 @@ class NullTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         pass
 
+    def log_image(self, local_path: str | Path, key: str, step: int) -> None:
+        pass
+
+    def log_dataset(self, split: str, corpus: str, digest: str, size: int) -> None:
+        pass
+
 
 class MemoryTracker:
     """Keeps everything in lists: what tests inspect."""
@@ -44,6 +56,8 @@ class MemoryTracker:
         self.metrics: list[tuple[int, str, float]] = []
         self.artifacts: list[tuple[str, str | None]] = []
         self.tags: dict[str, str] = {}
+        self.images: list[tuple[str, str, int]] = []
+        self.datasets: dict[str, dict[str, object]] = {}
 
     def log_params(self, params: dict[str, Any]) -> None:
         self.params.update(params)
@@ -56,6 +70,12 @@ class MemoryTracker:
 
     def set_tags(self, tags: dict[str, str]) -> None:
         self.tags.update(tags)
+
+    def log_image(self, local_path: str | Path, key: str, step: int) -> None:
+        self.images.append((str(local_path), key, step))
+
+    def log_dataset(self, split: str, corpus: str, digest: str, size: int) -> None:
+        self.datasets[split] = {"corpus": corpus, "digest": digest, "size": size}
 
     def history(self, key: str) -> list[tuple[int, float]]:
         return [(step, value) for step, k, value in self.metrics if k == key]

@@ -25,6 +25,7 @@ from text2sign import hardware
 from text2sign.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
 from text2sign.config import Config, flatten, to_json
 from text2sign.data import DataError, build_dataset, collate, corpus_report
+from text2sign.data.fingerprint import split_digest
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.ema import ema_decay, update_ema
 from text2sign.failures import TrainingDiverged, TrainingOutOfMemory
@@ -186,6 +187,8 @@ def train(
     data_metrics, data_tags = corpus_report({"train": train_set, "val": val_set, "test": test_set})
     tracker.set_tags(data_tags)
     tracker.log_metrics(data_metrics, step=step)
+    for split, dataset in (("train", train_set), ("val", val_set), ("test", test_set)):
+        tracker.log_dataset(split, config.data.name, split_digest(config.data, dataset.texts), len(dataset))
 
     def checkpoint(completed_epochs: int, val_loss: float) -> Path:
         """Save everything needed to continue; remember it as the best if its val/loss is the lowest so far."""
@@ -271,6 +274,7 @@ def train(
         save_filmstrip(sample_videos(shared_noise=True), folder / "same_noise.png", upscale=upscale)
         (folder / "prompts.json").write_text(json.dumps(sample_prompts, indent=2))
         tracker.log_artifact(folder, f"samples/{label}")
+        tracker.log_image(folder / "filmstrip.png", "samples", step)
 
     # --- the loop ------------------------------------------------------------------------------
     model.train()

@@ -1,0 +1,159 @@
+"""Every command in a ```bash block of README.md and docs/*.md runs, as written but at the `tiny` scale, so a
+doc cannot drift from the code (`-P switches=none` had failed for months while the README showed it).
+
+What is changed, and why, is all in `adapt`: the scale becomes `tiny`, whether given or left at its default
+(a GPU-only command runs on the CPU), a study
+gets one seed, a run at most 2 epochs and no evaluation after training outside the study (the
+documented `-e evaluate` runs it), a bench 2 timed steps (the path through the code is the same, the minutes are not), a corpus path becomes a small corpus in PHOENIX's layout, a port becomes a free one, placeholders such as
+`<run_id>` become the ids the earlier commands made. The install (`python3 -m venv ... pip install`) is
+what CI itself runs first, and `python -m pytest` is this suite: those two are not run again here.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.corpus_builders import make_phoenix
+from tests.helpers import REPO, free_port, stop_process_group, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+SCALED = ("train", "study", "train_recognizer", "bench")  # the entry points with a scale parameter
+NOT_RUN_AGAIN = ("python -m pytest", "python3 -m venv", "pip install")
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(file, command) for each line of each ```bash block, comments cut, `a && b` split in two."""
+    found = []
+    for doc in DOCS:
+        for block in re.findall(r"^```bash\n(.*?)^```", doc.read_text(), flags=re.S | re.M):
+            for line in block.splitlines():
+                command = line.split("  #")[0].strip()
+                for part in (p.strip() for p in command.split(" && ")):
+                    if part and not part.startswith(NOT_RUN_AGAIN) and not part.startswith(". .venv"):
+                        found.append((doc.name, part))
+    return found
+
+
+def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[str]:
+    """The command as this test runs it: tiny, on the CPU, short, with real ids, paths and ports."""
+    for placeholder, value in ids.items():
+        command = command.replace(placeholder, value)
+    words = shlex.split(command)
+    if words[0] == "python":
+        words[0] = sys.executable
+    if words[:2] == ["mlflow", "run"]:
+        words[2] = str(REPO) if words[2] == "." else words[2]
+    adapted = []
+    for word in words:
+        word = re.sub(r"^(scale=|--scale=?)(small|full)$", r"\1tiny", word)
+        word = re.sub(r"^(small|full)$", "tiny", word) if adapted and adapted[-1] == "--scale" else word
+        word = re.sub(r"^seeds=\d+$", "seeds=1", word)
+        word = re.sub(r"^epochs=(\d+)$", lambda m: f"epochs={min(int(m.group(1)), 2)}", word)
+        word = word.replace("device=cuda", "device=cpu")
+        word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpus), word)
+        word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
+        adapted.append(word)
+    entry_point = adapted[adapted.index("-e") + 1] if adapted[:2] == ["mlflow", "run"] else ""
+    # A command that leaves the scale at its default (`small`: minutes) runs at `tiny` too.
+    if entry_point in SCALED and not any(w.startswith("scale=") for w in adapted):
+        adapted += ["-P", "scale=tiny"]
+    if adapted[1:3] == ["-m", "mlproject.train"] and "--scale" not in adapted:
+        adapted += ["--scale", "tiny"]
+    if entry_point == "bench":
+        adapted += ["-P", "steps=2", "-P", "warmup_steps=1", "-P", "sample_videos=1"]  # seconds, not minutes
+    # Evaluation is run by the documented `-e evaluate` command and by the study (whose champion needs it),
+    # not again after every training run.
+    if entry_point == "train" and not any(w.startswith("evaluate=") for w in adapted):
+        adapted += ["-P", "evaluate=false"]
+    if adapted[1:3] == ["-m", "mlproject.train"] and "--evaluate" not in adapted:
+        adapted += ["--evaluate", "false"]
+    return adapted
+
+
+def test_every_documented_command_runs_at_tiny_scale(tmp_path):
+    commands = documented_commands()
+    assert len(commands) >= 15, commands  # the parser still finds the blocks
+    env = subprocess_env(tmp_path)
+    corpus = make_phoenix(tmp_path / "PHOENIX-2014-T")
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    ids: dict[str, str] = {}
+    port = free_port()
+    server = None
+    seen, timings = set(), []
+    try:
+        for doc, command in commands:
+            if command in seen:  # shown in the README and in docs/: run once
+                continue
+            seen.add(command)
+            args = adapt(command, ids, corpus, port)
+            start = time.monotonic()
+            if args[:2] in (["mlflow", "ui"], ["mlflow", "models"]):
+                server = _serve(args, port, tmp_path, env)
+                if args[1] == "ui":  # nothing more to ask it; the model server answers the `curl` that follows
+                    stop_process_group(server)
+                    server = None
+                continue
+            out = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+            timings.append((round(time.monotonic() - start), command))
+            assert out.returncode == 0, f"{doc}: {command}\n{shlex.join(args)}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+            if args[0] == "curl":
+                assert '"gif_base64"' in out.stdout, out.stdout[-500:]
+                stop_process_group(server)  # it has answered what the README asks of it
+                server = None
+            _note_ids(client, ids)
+    finally:
+        if server is not None:
+            stop_process_group(server)
+    print("\n".join(f"{seconds:5d} s  {command}" for seconds, command in timings))
+
+
+def _serve(args: list[str], port: int, folder: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start `mlflow ui` or `mlflow models serve` on 127.0.0.1:`port`; return once it answers."""
+    command = [sys.executable, "-m", *args, *([] if "--port" in args else ["--port", str(port)]), "--host", "127.0.0.1"]
+    server = subprocess.Popen(command, cwd=folder, env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/{'health' if args[1] == 'ui' else 'ping'}", 240)
+    except OSError:
+        stop_process_group(server)
+        raise
+    return server
+
+
+def _note_ids(client: MlflowClient, ids: dict[str, str]) -> None:
+    """The ids later commands name: the first finished training run, the first study."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return
+    if "<run_id>" not in ids:
+        runs = client.search_runs(experiments, "tags.ablation = 'baseline' and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time ASC"], max_results=1)
+        if runs:
+            ids["<run_id>"] = runs[0].info.run_id
+    if "<study run id>" not in ids:
+        studies = client.search_runs(experiments, "tags.role = 'study'", max_results=1)
+        if studies:
+            ids["<study run id>"] = studies[0].info.run_id
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
