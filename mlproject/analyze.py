@@ -12,6 +12,7 @@ logged as artifacts of an analysis run; the registered model version of the best
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from text2sign.config import ConfigError
 
+from mlproject.access import is_permission_denied, reports_access_errors
 from mlproject.cli import start_entry_point_run
 
 HISTORY_METRICS = ("train/loss", "val/loss", "val/text_loss_gap")
@@ -99,6 +101,39 @@ def crown_champion(runs: pd.DataFrame, metric: str) -> str | None:
             f"{metric} = {best[metric]:.4f})")
 
 
+def open_analysis_run(args: argparse.Namespace):
+    """The analysis run, opened before any work: reading a study needs only READ, but the run that keeps the
+    tables and report is a write, and a user without it should hear so at once, not after the plots."""
+    import mlflow
+
+    try:
+        return start_entry_point_run(args.experiment, run_name=f"analysis-{args.study or 'all'}")
+    except Exception as error:
+        if not is_permission_denied(error):
+            raise
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    print(f"error: user {user!r} may read experiment {args.experiment!r} on {mlflow.get_tracking_uri()} but not write "
+          "to it, and analyze keeps its tables and report in an analysis run there (HTTP 403). Ask the experiment's "
+          "owner or an admin for EDIT on it; see docs/server.md.", file=sys.stderr)
+    return None
+
+
+def crown_champion_if_allowed(runs: pd.DataFrame, metric: str) -> str | None:
+    """`crown_champion`, or a warning and None when this user may not move the registry's aliases."""
+    from mlproject.registry import REGISTERED_MODEL
+
+    try:
+        return crown_champion(runs, metric)
+    except Exception as error:
+        if not is_permission_denied(error):
+            raise
+    print(f"warning: the alias champion was not moved: user {os.environ.get('MLFLOW_TRACKING_USERNAME')!r} may not "
+          f"edit registered model {REGISTERED_MODEL} (HTTP 403); its owner or an admin can grant EDIT "
+          "(docs/server.md).", file=sys.stderr)
+    return None
+
+
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import mlflow
@@ -117,28 +152,30 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(sorted(set(runs['ablation'])))}); pass -P baseline=<ablation>.", file=sys.stderr)
         return 2
 
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    long = compare(runs, baseline=args.baseline)
-    long.to_csv(output / "comparison_table.csv", index=False)
-    (output / "comparison_table.md").write_text(to_markdown(long))
-    expectations = check_expectations(long)
-    write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
-                 runs=runs)
-    histories = fetch_histories(runs)
-    plot_loss_curves(histories, output / "loss_curves.png", baseline=args.baseline)
-    # When, if ever, each ablation starts to use its text (about 0 while it ignores it).
-    plot_loss_curves(histories, output / "text_loss_gap_curves.png", metric="val/text_loss_gap", baseline=args.baseline)
-    quality = [m for m in long["metric"].unique() if m.startswith("eval/")]
-    plot_metric_bars(long, output / "eval_metrics.png", quality)
-    plot_cost_vs_quality(long, output / "cost_vs_quality.png")
-    champion = crown_champion(runs, args.champion_metric)
-
-    start_entry_point_run(args.experiment, run_name=f"analysis-{args.study or 'all'}")
-    mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
-                     **({"champion": champion} if champion else {})})
-    mlflow.log_artifacts(str(output), "analysis")
-    mlflow.end_run()
+    analysis_run = open_analysis_run(args)
+    if analysis_run is None:
+        return 2
+    with analysis_run:
+        output = Path(args.output)
+        output.mkdir(parents=True, exist_ok=True)
+        long = compare(runs, baseline=args.baseline)
+        long.to_csv(output / "comparison_table.csv", index=False)
+        (output / "comparison_table.md").write_text(to_markdown(long))
+        expectations = check_expectations(long)
+        write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
+                     runs=runs)
+        histories = fetch_histories(runs)
+        plot_loss_curves(histories, output / "loss_curves.png", baseline=args.baseline)
+        # When, if ever, each ablation starts to use its text (about 0 while it ignores it).
+        plot_loss_curves(histories, output / "text_loss_gap_curves.png", metric="val/text_loss_gap",
+                         baseline=args.baseline)
+        quality = [m for m in long["metric"].unique() if m.startswith("eval/")]
+        plot_metric_bars(long, output / "eval_metrics.png", quality)
+        plot_cost_vs_quality(long, output / "cost_vs_quality.png")
+        champion = crown_champion_if_allowed(runs, args.champion_metric)
+        mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
+                         **({"champion": champion} if champion else {})})
+        mlflow.log_artifacts(str(output), "analysis")
     print((output / "comparison_table.md").read_text())
     print(f"report, tables and plots in {output}; {len(left_out)} run(s) left out")
     if champion:

@@ -27,6 +27,7 @@ from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkp
 from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
 from text2sign.data import DataError, check_corpus
 
+from mlproject.access import reports_access_errors
 from mlproject.cli import flag, non_negative_int
 from mlproject.graceful_stop import GracefulStop
 from mlproject.resolve import resolve_config, run_name
@@ -143,6 +144,7 @@ def evaluate_after_training(run_id: str, tracker) -> None:
               f"Retry with: mlflow run . -e evaluate -P run_id={run_id} --env-manager local", file=sys.stderr)
 
 
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
