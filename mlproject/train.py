@@ -4,7 +4,8 @@
     python -m mlproject.train --ablation baseline --scale tiny
 
 Everything the user typed is validated before MLflow is touched, so a typo costs no run. Exit codes:
-0 done; 2 a usage error (the message names the setting and the fix); 1 a failure during training (the
+0 done; 2 a usage error (the message names the setting and the fix), or a tracking server that refuses the
+login or the permission or cannot be reached (docs/server.md); 1 a failure during training (the
 run ends FAILED, tag `failure_reason`); 128 + the signal's number (130 Ctrl-C, 143 SIGTERM) when a
 signal stopped training after a checkpoint (the run ends KILLED, tag `resume_with` holds the command
 that continues it); 3 when training ended but the tracking server stayed unreachable, so part of the

@@ -26,8 +26,8 @@ SUPERUSER = "postgres"
 def postgres_bin() -> Path | None:
     """The folder of initdb and pg_ctl, or None when PostgreSQL is not installed."""
     on_path = shutil.which("pg_ctl")
-    if on_path:
-        return Path(on_path).parent
+    if on_path:  # Debian links a few of them into /usr/bin or /usr/local/bin: the folder with all of them
+        return Path(on_path).resolve().parent
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
     return Path(found[-1]).parent if found else None
 
