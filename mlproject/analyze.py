@@ -101,9 +101,9 @@ def crown_champion(runs: pd.DataFrame, metric: str) -> str | None:
             f"{metric} = {best[metric]:.4f})")
 
 
-def open_analysis_run(args: argparse.Namespace):
-    """The analysis run, opened before any work: reading a study needs only READ, but the run that keeps the
-    tables and report is a write, and a user without it should hear so at once, not after the plots."""
+def open_analysis_run(args: argparse.Namespace, output: Path):
+    """The analysis run, or None, with an error, for a user who may read the study but not write its experiment:
+    analyzing needs only READ, and such a user still gets the tables, report and plots in `output`."""
     import mlflow
 
     try:
@@ -113,8 +113,8 @@ def open_analysis_run(args: argparse.Namespace):
             raise
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     print(f"error: user {user!r} may read experiment {args.experiment!r} on {mlflow.get_tracking_uri()} but not write "
-          "to it, and analyze keeps its tables and report in an analysis run there (HTTP 403). Ask the experiment's "
-          "owner or an admin for EDIT on it; see docs/server.md.", file=sys.stderr)
+          f"to it (HTTP 403): the tables, report and plots are in {output}, but not logged as an analysis run. To log "
+          "them, ask the experiment's owner or an admin for EDIT on it; see docs/server.md.", file=sys.stderr)
     return None
 
 
@@ -152,30 +152,29 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(sorted(set(runs['ablation'])))}); pass -P baseline=<ablation>.", file=sys.stderr)
         return 2
 
-    analysis_run = open_analysis_run(args)
-    if analysis_run is None:
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    long = compare(runs, baseline=args.baseline)
+    long.to_csv(output / "comparison_table.csv", index=False)
+    (output / "comparison_table.md").write_text(to_markdown(long))
+    expectations = check_expectations(long)
+    write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
+                 runs=runs)
+    histories = fetch_histories(runs)
+    plot_loss_curves(histories, output / "loss_curves.png", baseline=args.baseline)
+    # When, if ever, each ablation starts to use its text (about 0 while it ignores it).
+    plot_loss_curves(histories, output / "text_loss_gap_curves.png", metric="val/text_loss_gap", baseline=args.baseline)
+    quality = [m for m in long["metric"].unique() if m.startswith("eval/")]
+    plot_metric_bars(long, output / "eval_metrics.png", quality)
+    plot_cost_vs_quality(long, output / "cost_vs_quality.png")
+
+    if open_analysis_run(args, output) is None:
         return 2
-    with analysis_run:
-        output = Path(args.output)
-        output.mkdir(parents=True, exist_ok=True)
-        long = compare(runs, baseline=args.baseline)
-        long.to_csv(output / "comparison_table.csv", index=False)
-        (output / "comparison_table.md").write_text(to_markdown(long))
-        expectations = check_expectations(long)
-        write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
-                     runs=runs)
-        histories = fetch_histories(runs)
-        plot_loss_curves(histories, output / "loss_curves.png", baseline=args.baseline)
-        # When, if ever, each ablation starts to use its text (about 0 while it ignores it).
-        plot_loss_curves(histories, output / "text_loss_gap_curves.png", metric="val/text_loss_gap",
-                         baseline=args.baseline)
-        quality = [m for m in long["metric"].unique() if m.startswith("eval/")]
-        plot_metric_bars(long, output / "eval_metrics.png", quality)
-        plot_cost_vs_quality(long, output / "cost_vs_quality.png")
-        champion = crown_champion_if_allowed(runs, args.champion_metric)
-        mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
-                         **({"champion": champion} if champion else {})})
-        mlflow.log_artifacts(str(output), "analysis")
+    champion = crown_champion_if_allowed(runs, args.champion_metric)
+    mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),
+                     **({"champion": champion} if champion else {})})
+    mlflow.log_artifacts(str(output), "analysis")
+    mlflow.end_run()
     print((output / "comparison_table.md").read_text())
     print(f"report, tables and plots in {output}; {len(left_out)} run(s) left out")
     if champion:

@@ -82,3 +82,12 @@ def test_a_password_in_the_tracking_uri_is_refused_before_anything_starts(in_tmp
     err = capsys.readouterr().err
     assert "MLFLOW_TRACKING_URI holds a password" in err and "MLFLOW_TRACKING_PASSWORD" in err
     assert "s3cret-pass" not in err and not (in_tmp / "mlflow.db").exists()
+
+
+def test_the_command_that_resumes_a_stopped_run_carries_no_login(monkeypatch):
+    # Tag `resume_with` is built from the entry point's arguments, never from the environment.
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-pass")
+    args = train.build_parser().parse_args(["--scale", "tiny", "--overrides", "train.lr=1e-4"])
+    for command in train.resume_commands(args, "0" * 32):
+        assert "resume" in command and "s3cret-pass" not in command and "alice" not in command
