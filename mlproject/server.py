@@ -138,7 +138,12 @@ def ensure_database(database: Database, password: str, admin_user: str, admin_pa
 
 
 def write_auth_config(state_dir: Path, database: Database, default_permission: str) -> Path:
-    """MLflow's basic-auth settings. The admin comes from MLFLOW_AUTH_ADMIN_*, so the file holds no secret."""
+    """MLflow's basic-auth settings. The admin comes from MLFLOW_AUTH_ADMIN_*, so the file holds no secret.
+
+    A training run logs at every step, and checking a password is a deliberately slow hash: MLflow's cache of
+    checked logins (off by default) keeps a server with several runs at once responsive. The price: a changed
+    or deleted password still works for up to a minute on the server's other workers.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "basic_auth.ini"
     path.write_text(
@@ -146,6 +151,7 @@ def write_auth_config(state_dir: Path, database: Database, default_permission: s
         f"default_permission = {default_permission}\n"
         f"database_uri = {database.uri(database.auth_name)}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 60\n"
     )
     return path
 

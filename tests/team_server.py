@@ -80,7 +80,10 @@ def _wait_until_healthy(server: Server, log: Path) -> None:
 def user_env(folder: Path, uri: str, user: str, password: str) -> dict[str, str]:
     """A researcher's shell: the server and their login, nothing else of MLflow's."""
     env = subprocess_env(folder)
-    env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password})
+    env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password,
+                # On a loaded test machine one server worker can take longer than the 20 s a training process
+                # waits by default (mlproject.tracker.FAIL_FAST_HTTP) before it calls the server unreachable.
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "120"})
     return env
 
 
