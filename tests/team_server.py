@@ -67,7 +67,8 @@ def team_server(folder: Path, cluster: Cluster, port: int, passwords: Secrets) -
 
 
 def _wait_until_healthy(server: Server, log: Path) -> None:
-    deadline = time.monotonic() + 180
+    # About 15 s on an idle machine; minutes when other jobs hold the cores.
+    deadline = time.monotonic() + 600
     while True:
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"{server.uri}/health", timeout=2):
