@@ -34,8 +34,7 @@ pytestmark = pytest.mark.slow
 
 EXPERIMENT = "text2sign-ablations"
 CHILD_OVERRIDES = "train.num_sample_prompts=0 diffusion.sample_steps=2 train.checkpoint_every=2"
-# The children skip evaluation (test_evaluate_... runs it once), so the champion is picked by a summary metric.
-CHAMPION_METRIC = "summary/train_time_s"
+CHAMPION_METRIC = "eval/temporal_consistency"  # the children evaluate through the server as they finish
 
 
 @dataclass
@@ -71,7 +70,7 @@ def lab(request, tmp_path_factory):
         alice = lab.env("alice", passwords.alice)
         started = time.perf_counter()
         study = _run([sys.executable, "-m", "mlproject.study", "--ablations", f"baseline,no_ema,{folder / 'half_lr.py'}",
-                      "--seeds", "1", "--scale", "tiny", "--parallel", "3", "--evaluate", "false",
+                      "--seeds", "1", "--scale", "tiny", "--parallel", "3",
                       "--overrides", f"{CHILD_OVERRIDES} train.output_dir={folder / 'outputs'}"], folder, alice)
         lab.figures["seconds"] = time.perf_counter() - started
         assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
@@ -106,7 +105,7 @@ def test_three_runs_at_once_finish_with_every_point_in_postgresql(lab):
                     assert sorted(stored) == sorted(zip(mine["step"], mine["value"])), (run.info.run_name, key)
             assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == list(range(1, 9))
     print(f"\nload: 3 runs at once, {points} metric points in PostgreSQL, {lab.figures['seconds']:.0f} s "
-          "(the study, registration included), 0 lost")
+          "(the study, evaluation and registration included), 0 lost")
 
 
 def test_the_study_analysis_and_champion_live_on_the_server_after_a_postgres_restart(lab):
@@ -198,19 +197,6 @@ def _post_when_up(url: str, payload: dict, server: subprocess.Popen) -> dict:
             if isinstance(error, urllib.error.HTTPError) or server.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(1)
-
-
-def test_evaluate_scores_a_study_run_through_the_server(lab):
-    # After the analysis comparison: it adds eval/* metrics to the run.
-    alice = lab.env("alice", lab.passwords.alice)
-    with logged_in("alice", lab.passwords.alice):
-        run_id = MlflowClient(lab.server.uri).get_model_version_by_alias("text2sign", "champion").run_id
-    out = _run([sys.executable, "-m", "mlproject.evaluate", "--model-uri", "models:/text2sign@champion", "--num-videos", "2",
-                "--steering", "false", "--guidance-sweep", "none"], lab.folder, alice)
-    assert out.returncode == 0, out.stderr[-3000:]
-    with logged_in("alice", lab.passwords.alice):
-        run = MlflowClient(lab.server.uri).get_run(run_id)
-    assert "eval/temporal_consistency" in run.data.metrics and run.data.tags["eval/num_videos"] == "2"
 
 
 def test_bad_logins_missing_permissions_and_no_server_are_one_plain_line_each(lab):
