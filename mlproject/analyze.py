@@ -12,6 +12,7 @@ logged as artifacts of an analysis run; the registered model version of the best
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from text2sign.config import ConfigError
 
+from mlproject.access import is_permission_denied, reports_access_errors
 
 HISTORY_METRICS = ("train/loss", "val/loss", "val/text_loss_gap")
 
@@ -135,6 +137,44 @@ def _study_experiment(study: str) -> str:
     return mlflow.get_experiment(mlflow.MlflowClient().get_run(study).info.experiment_id).name
 
 
+def open_analysis_run(args: argparse.Namespace, output: Path):
+    """The analysis run, or None, with an error, for a user who may read the study but not write its experiment:
+    analyzing needs only READ, and such a user still gets the tables, report and plots in `output`."""
+    import mlflow
+
+    from mlproject.experiment import chosen_experiment, start_run
+    from mlproject.train import DEFAULT_EXPERIMENT
+
+    experiment = args.experiment or _study_experiment(args.study)
+    try:
+        return start_run(experiment, DEFAULT_EXPERIMENT, run_name=f"analysis-{args.study or 'all'}")
+    except Exception as error:
+        if not is_permission_denied(error):
+            raise
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    print(f"error: user {user!r} may read experiment {chosen_experiment(experiment, DEFAULT_EXPERIMENT)!r} on "
+          f"{mlflow.get_tracking_uri()} but not write to it (HTTP 403): the tables, report and plots are in {output}, "
+          "but not logged as an analysis run. To log them, ask the experiment's owner or an admin for EDIT on it; "
+          "see docs/server.md.", file=sys.stderr)
+    return None
+
+
+def crown_champion_if_allowed(runs: pd.DataFrame, metric: str) -> str | None:
+    """`crown_champion`, or a warning and None when this user may not move the registry's aliases."""
+    from mlproject.registry import REGISTERED_MODEL
+
+    try:
+        return crown_champion(runs, metric)
+    except Exception as error:
+        if not is_permission_denied(error):
+            raise
+    print(f"warning: the alias champion was not moved: user {os.environ.get('MLFLOW_TRACKING_USERNAME')!r} may not "
+          f"edit registered model {REGISTERED_MODEL} (HTTP 403); its owner or an admin can grant EDIT "
+          "(docs/server.md).", file=sys.stderr)
+    return None
+
+
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import mlflow
@@ -143,8 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
     from evaluation.report import write_report
     from mlproject import descriptions
-    from mlproject.experiment import start_run
-    from mlproject.train import DEFAULT_EXPERIMENT
 
     try:
         runs, left_out = fetch_runs(args.experiment, args.study)
@@ -171,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     quality = [m for m in long["metric"].unique() if m.startswith("eval/")]
     plot_metric_bars(long, output / "eval_metrics.png", quality)
     plot_cost_vs_quality(long, output / "cost_vs_quality.png")
-    champion = crown_champion(runs, args.champion_metric)
 
-    analysis = start_run(args.experiment or _study_experiment(args.study), DEFAULT_EXPERIMENT,
-                         run_name=f"analysis-{args.study or 'all'}")
+    analysis = open_analysis_run(args, output)
+    if analysis is None:
+        return 2
+    champion = crown_champion_if_allowed(runs, args.champion_metric)
     # The study's page and the analysis run's open on the comparison itself.
     note = descriptions.study_run(to_markdown(long), champion, analysis.info.run_id)
     mlflow.set_tags({"role": "analysis", **({"study": args.study} if args.study else {}),

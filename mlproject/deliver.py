@@ -16,11 +16,13 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from mlproject.access import reports_access_errors
 from mlproject.tracker import MLflowTracker, fail_fast_http
 
 WAIT_S = 60.0
 
 
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlproject.deliver", description=__doc__.split("\n")[0])
     parser.add_argument("path", type=Path, help="the undelivered_tracking.json a run wrote")

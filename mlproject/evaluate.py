@@ -27,6 +27,7 @@ from text2sign.config import ConfigError
 from text2sign.data import has_glosses
 from text2sign.hardware import pick_device
 
+from mlproject.access import reports_access_errors
 from mlproject.cli import flag, non_negative_int, optional_float
 
 # FVD runs I3D at 224x224, about a second per clip on one CPU core: a CPU-only session (or a test suite)
@@ -257,6 +258,7 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
     return result.metrics
 
 
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     try:
         request = parse_args(argv)

@@ -17,6 +17,11 @@ from evaluation.recognizer import SignRecognizer
 from text2sign.config import DataConfig
 from text2sign.data.spec import DataSpec
 
+from mlproject.integrity import SHA256_KEY, sha256_of
+
+# Logged as code, not as a pickled object: loading a version runs this file and unpickles nothing.
+MODEL_CODE = Path(__file__).with_name("recognizer_model.py")
+
 
 def dataset_name(data: DataConfig) -> str:
     """`synthetic`, or a corpus on disk as its kind and folder name (`phoenix2014t-phoenix-2014-t`):
@@ -33,27 +38,14 @@ def train_command(data: DataConfig, scale: str) -> str:
             f"--experiment-name text2sign-recognizers")
 
 
-class RecognizerModel(mlflow.pyfunc.PythonModel):
-    """Serves the recognizer: a DataFrame with a `video` column ([3, T, H, W] nested lists in [-1, 1]) in,
-    the recognized gloss sequences out."""
-
-    def load_context(self, context) -> None:
-        self.recognizer = SignRecognizer.load(context.artifacts["weights"]).eval()
-
-    def predict(self, context, model_input, params=None):
-        import torch
-
-        videos = torch.tensor([list(v) for v in model_input["video"]], dtype=torch.float32)
-        return [" ".join(glosses) for glosses in self.recognizer.decode(videos)]
-
-
 def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: dict[str, float]) -> int:
     """Log the recognizer to the active run as a pyfunc model and register it; returns the version."""
     with tempfile.TemporaryDirectory() as folder:
         weights = Path(folder) / "recognizer.safetensors"
         recognizer.save(weights)
         info = mlflow.pyfunc.log_model(
-            name="recognizer", python_model=RecognizerModel(), artifacts={"weights": str(weights)},
+            name="recognizer", python_model=str(MODEL_CODE), artifacts={"weights": str(weights)},
+            model_config={SHA256_KEY: sha256_of(weights)},
             registered_model_name=recognizer_model_name(data), pip_requirements=["text2sign"],
         )
     version = int(info.registered_model_version)

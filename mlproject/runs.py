@@ -13,6 +13,8 @@ from mlflow.tracking import MlflowClient
 from text2sign.checkpoint import CHECKPOINT_PATTERN, CheckpointError, load_checkpoint
 from text2sign.config import Config, ConfigError, from_dict
 
+from mlproject.access import is_access_problem
+
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -21,7 +23,9 @@ def get_run(client: MlflowClient, run_id: str):
         raise ConfigError(f"run_id: {run_id!r} is not an MLflow run id (32 hex characters, as shown in the MLflow UI).")
     try:
         return client.get_run(run_id)
-    except MlflowException:
+    except MlflowException as error:
+        if is_access_problem(error):
+            raise
         raise ConfigError(
             f"run_id: no run {run_id} on the tracking server {client._tracking_client.tracking_uri}. "
             "Check the id in the MLflow UI, or point MLFLOW_TRACKING_URI at the server that holds it."
@@ -39,6 +43,8 @@ def run_id_from_model_uri(client: MlflowClient, model_uri: str) -> str:
     try:
         found = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
+        if is_access_problem(error):
+            raise
         raise ConfigError(f"model_uri: {model_uri} is not in the model registry ({error.message}).") from None
     return found.run_id
 
@@ -46,7 +52,9 @@ def run_id_from_model_uri(client: MlflowClient, model_uri: str) -> str:
 def run_config(client: MlflowClient, run_id: str, folder: Path) -> Config:
     try:
         path = client.download_artifacts(run_id, "config.json", str(folder))
-    except (MlflowException, OSError):
+    except (MlflowException, OSError) as error:
+        if is_access_problem(error):
+            raise
         raise ConfigError(f"run {run_id} has no config.json artifact: it is not a text2sign training run.") from None
     return from_dict(json.loads(Path(path).read_text()))
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from text2sign.config import ConfigError
 
+from mlproject.access import is_access_problem, reports_access_errors
 from mlproject.cli import flag, non_negative_int
 from mlproject.resolve import resolve_config, run_name
 from mlproject.train import DEFAULT_EXPERIMENT
@@ -163,6 +164,8 @@ def open_study(args: argparse.Namespace, children_count: int):
     try:
         previous = mlflow.MlflowClient().get_run(args.resume)
     except mlflow.exceptions.MlflowException as error:
+        if is_access_problem(error):
+            raise
         raise ConfigError(f"resume: no run {args.resume!r} on {mlflow.get_tracking_uri()} ({error.message}); "
                           "pass the study run id the study printed when it started.") from error
     tags = previous.data.tags
@@ -182,6 +185,7 @@ def open_study(args: argparse.Namespace, children_count: int):
     return mlflow.start_run(run_id=args.resume)
 
 
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:

@@ -4,7 +4,8 @@
     python -m mlproject.train --ablation baseline --scale tiny
 
 Everything the user typed is validated before MLflow is touched, so a typo costs no run. Exit codes:
-0 done; 2 a usage error (the message names the setting and the fix); 1 a failure during training (the
+0 done; 2 a usage error (the message names the setting and the fix), or a tracking server that refuses the
+login or the permission or cannot be reached (docs/server.md); 1 a failure during training (the
 run ends FAILED, tag `failure_reason`); 128 + the signal's number (130 Ctrl-C, 143 SIGTERM) when a
 signal stopped training after a checkpoint (the run ends KILLED, tag `resume_with` holds the command
 that continues it); 3 when training ended but the tracking server stayed unreachable, so part of the
@@ -27,6 +28,7 @@ from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkp
 from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
 from text2sign.data import DataError, check_corpus
 
+from mlproject.access import reports_access_errors
 from mlproject.cli import flag, non_negative_int
 from mlproject.graceful_stop import GracefulStop
 from mlproject.resolve import resolve_config, run_name
@@ -159,6 +161,7 @@ def evaluate_after_training(run_id: str, tracker) -> None:
               f"Retry with: mlflow run . -e evaluate -P run_id={run_id} --env-manager local", file=sys.stderr)
 
 
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

@@ -17,11 +17,13 @@ from text2sign.config import Config, ConfigError, flatten, validate
 from text2sign.data import DataError, check_corpus, has_glosses
 from text2sign.data.spec import parse_data_spec
 
+from mlproject.access import reports_access_errors
 from mlproject.cli import non_negative_int
 
 EXPERIMENT = "text2sign-recognizers"
 
 
+@reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlproject.train_recognizer", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="synthetic",
