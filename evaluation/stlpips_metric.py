@@ -11,7 +11,6 @@ torchsummary, none of which the metric needs. Module names follow the file's key
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections import OrderedDict
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evaluation.weights import PretrainedWeightsMissing
+from evaluation.weights import packaged_file
 
 DISTRIBUTION = "stlpips-pytorch"
 WEIGHTS = "stlpips_pytorch/weights/vST0.0/alex_shift_tolerant.pth"
@@ -116,18 +115,7 @@ def _unit_channels(x: Tensor, eps: float = 1e-10) -> Tensor:
 
 def find_stlpips_weights() -> Path:
     """The weights file inside the installed `stlpips-pytorch` distribution, found without importing it."""
-    try:
-        distribution = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise PretrainedWeightsMissing(
-            f"ST-LPIPS needs the weights that the PyPI package {DISTRIBUTION} ships ({WEIGHTS}), and it is not "
-            f"installed. Fix: pip install -e . (it is a dependency), or pip install {DISTRIBUTION}."
-        ) from None
-    path = Path(distribution.locate_file(WEIGHTS))
-    if not path.is_file():
-        raise PretrainedWeightsMissing(f"{DISTRIBUTION} {distribution.version} is installed but {path} is missing: "
-                                       f"reinstall it (pip install --force-reinstall {DISTRIBUTION}).")
-    return path
+    return packaged_file(DISTRIBUTION, WEIGHTS, "ST-LPIPS")
 
 
 def build_stlpips(path: Path | None = None, device: torch.device | str = "cpu") -> ShiftTolerantLPIPS:
