@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tests.helpers import _stop_process_group, subprocess_env
+from tests.helpers import stop_process_group, subprocess_env
 from tests.postgres import Cluster
 
 ADMIN = "admin"
@@ -63,7 +63,7 @@ def team_server(folder: Path, cluster: Cluster, port: int, passwords: Secrets) -
         _wait_until_healthy(server, folder / "server.log")
         yield server
     finally:
-        _stop_process_group(process)
+        stop_process_group(process)
 
 
 def _wait_until_healthy(server: Server, log: Path) -> None:
