@@ -75,8 +75,11 @@ class GaussianDiffusion:
         squared_error = F.mse_loss(prediction.float(), target.float(), reduction="none")
         if plain:
             return squared_error.mean()
-        pixel_weights = motion_weights(x0.float(), self.config.motion_weight)
-        per_sample = (squared_error * pixel_weights).flatten(1).sum(dim=1) / pixel_weights.expand_as(squared_error).flatten(1).sum(dim=1)
+        if self.config.motion_weight == 0:
+            per_sample = squared_error.flatten(1).mean(dim=1)
+        else:
+            pixel_weights = motion_weights(x0.float(), self.config.motion_weight).expand_as(squared_error)
+            per_sample = (squared_error * pixel_weights).flatten(1).sum(dim=1) / pixel_weights.flatten(1).sum(dim=1)
         return (per_sample * self.loss_weight(timesteps)).mean()
 
     def sample_timesteps(self, batch: int, generator: torch.Generator) -> Tensor:

@@ -55,9 +55,9 @@ class ResBlock(nn.Module):
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv3d(in_channels, out_channels, 1)
 
     def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        """x [B, C_in, T, H, W], embedding [B, T, E] (one per frame) -> [B, C_out, T, H, W]."""
+        """x [B, C_in, T, H, W], embedding [B, T or 1, E] (per frame, or one for all) -> [B, C_out, T, H, W]."""
         h = self.conv1(F.silu(self.norm1(x)))
-        film = self.timestep_proj(F.silu(embedding)).transpose(1, 2)[:, :, :, None, None]  # [B, 2C, T, 1, 1]
+        film = self.timestep_proj(F.silu(embedding)).transpose(1, 2)[:, :, :, None, None]  # [B, 2C, T or 1, 1, 1]
         scale, shift = film.chunk(2, dim=1)
         h = F.silu(self.norm2(h) * (1 + scale) + shift)
         h = self.conv2_temporal(self.conv2_spatial(self.dropout(h)))
@@ -77,7 +77,7 @@ class UNetBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, embedding: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
-        """x [B, C_in, T, H, W], embedding [B, T, E], context [B, L, D], context_mask [B, L] -> [B, C_out, T, H, W]."""
+        """x [B, C_in, T, H, W], embedding [B, T or 1, E], context [B, L, D], context_mask [B, L] -> [B, C_out, T, H, W]."""
         h = self.res(x, embedding)
         if self.transformer is not None:
             h = self.transformer(h, context, context_mask)
@@ -197,8 +197,9 @@ class UNet3D(nn.Module):
             weights = context_mask.to(context.dtype).unsqueeze(-1)
             pooled = (context * weights).sum(dim=1) / weights.sum(dim=1)
             embedding = embedding + self.pooled_text_mlp(pooled).to(embedding.dtype)
-        # One conditioning vector per frame: the same for all frames unless the frame plan says what each signs.
-        embedding = embedding[:, None, :].expand(-1, x.shape[2], -1)
+        # A time axis for the conditioning: length 1 (broadcast over the frames) unless the frame plan gives
+        # each frame its own vector.
+        embedding = embedding[:, None, :]
         if self.frame_planner is not None:
             embedding = embedding + self.frame_planner(context, context_mask, x.shape[2]).to(embedding.dtype)
 
