@@ -145,3 +145,31 @@ def test_channels_last_trains_to_the_same_losses(tmp_path):
         train(config, tmp_path / str(channels_last), tracker, progress=False)
         runs[channels_last] = [value for _, value in tracker.history("train/loss")]
     assert runs[True] == pytest.approx(runs[False], rel=1e-4)
+
+
+# Logged by the training loop before it was split into phases (commit fe2a0ea), on this project's CPU
+# build of torch: the phases, the data-parallel sampler and the per-step noise draws change nothing for a
+# run of one process, with or without gradient accumulation. The tolerance allows another CPU's kernels
+# (summation order), not another behaviour.
+PINNED_TINY_LOSSES = {
+    "baseline": {
+        "train/loss": [0.59332961, 0.63614243, 0.79303867, 0.61717838, 0.66769904, 0.49309835, 0.49383608, 0.32404613],
+        "train/grad_norm": [0.77912778, 0.75866169, 0.48226848, 0.85019863, 0.68399471, 0.70793223, 0.5628463, 0.92579478],
+        "val/loss": [0.55077559, 0.53315216],
+    },
+    "text_finetuned": {  # train.batch_size=2 train.grad_accum=2: two micro-batches per step
+        "train/loss": [0.49408841, 0.58341038, 0.6790697, 0.62967628, 0.49393278, 0.51113081, 0.45659912, 0.69012678],
+        "train/grad_norm": [0.72328895, 0.98534101, 0.56471395, 0.58831668, 0.74376822, 0.64142877, 0.56744224, 0.54473662],
+        "val/loss": [0.66351116, 0.64774811],
+    },
+}
+
+
+@pytest.mark.parametrize("ablation, accumulation", [("baseline", ""), ("text_finetuned", " train.batch_size=2 train.grad_accum=2")])
+def test_a_tiny_run_logs_the_losses_it_logged_before_the_loop_was_split_into_phases(tmp_path, ablation, accumulation):
+    config = resolve_config(ablation, "tiny", overrides="train.epochs=2 train.num_sample_prompts=0" + accumulation)
+    tracker = MemoryTracker()
+    train(config, tmp_path, tracker, progress=False)
+    for key, pinned in PINNED_TINY_LOSSES[ablation].items():
+        logged = [value for _, value in tracker.history(key)]
+        assert logged == pytest.approx(pinned, rel=1e-4, abs=1e-6), key

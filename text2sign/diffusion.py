@@ -8,6 +8,7 @@ returning the configured prediction (noise "epsilon" or velocity "v_prediction")
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -37,6 +38,14 @@ def motion_weights(x0: Tensor, strength: float) -> Tensor:
     return 1.0 + strength * motion
 
 
+@dataclass(frozen=True)
+class NoiseDraw:
+    """What a training loss draws at random for a batch: timesteps [B] (int64) and noise [B, C, T, H, W]."""
+
+    timesteps: Tensor
+    noise: Tensor
+
+
 class GaussianDiffusion:
     def __init__(self, config: DiffusionConfig):
         self.config = config
@@ -50,21 +59,19 @@ class GaussianDiffusion:
         )
 
     def training_loss(self, model: Denoiser, x0: Tensor, context: Tensor, context_mask: Tensor,
-                      generator: torch.Generator, *, plain: bool = False) -> Tensor:
+                      generator: torch.Generator | None = None, *, plain: bool = False,
+                      draw: NoiseDraw | None = None) -> Tensor:
         """Mean squared error of the model's prediction at a drawn timestep (`sample_timesteps`): a float32 scalar.
 
         x0 [B, C, T, H, W] clean clips in [-1, 1], context [B, L, D], context_mask [B, L] bool.
-        Timesteps and noise are drawn on the CPU from `generator` (a CPU generator) and then moved,
-        so a seed gives the same draws on any device. `plain` draws timesteps uniformly and weighs them
-        alike whatever the config says: validation uses it, so val losses compare across ablations.
+        Timesteps and noise come from `draw` (`draw_noise`) or are drawn here from `generator`.
+        `plain` draws timesteps uniformly and weighs them alike whatever the config says: validation
+        uses it, so val losses compare across ablations.
         """
-        if plain:
-            timesteps = torch.randint(0, self.config.num_train_timesteps, (x0.shape[0],), generator=generator)
-        else:
-            timesteps = self.sample_timesteps(x0.shape[0], generator)
-        noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32)
-        timesteps = timesteps.to(x0.device)
-        noise = noise.to(device=x0.device, dtype=x0.dtype)
+        if draw is None:
+            draw = self.draw_noise(tuple(x0.shape), generator, plain=plain)
+        timesteps = draw.timesteps.to(x0.device)
+        noise = draw.noise.to(device=x0.device, dtype=x0.dtype)
 
         noisy = self.noise_scheduler.add_noise(x0, noise, timesteps)
         if self.config.prediction_type == "epsilon":
@@ -81,6 +88,16 @@ class GaussianDiffusion:
             pixel_weights = motion_weights(x0.float(), self.config.motion_weight).expand_as(squared_error)
             per_sample = (squared_error * pixel_weights).flatten(1).sum(dim=1) / pixel_weights.flatten(1).sum(dim=1)
         return (per_sample * self.loss_weight(timesteps)).mean()
+
+    def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator, *, plain: bool = False) -> NoiseDraw:
+        """The timesteps [B] and the noise `shape` [B, C, T, H, W] of one training batch, in that order, on
+        the CPU from a CPU generator: a seed gives the same draws on any device, and a data-parallel
+        rank can draw every micro-batch of a step and keep its own (`text2sign.distributed`)."""
+        if plain:
+            timesteps = torch.randint(0, self.config.num_train_timesteps, (shape[0],), generator=generator)
+        else:
+            timesteps = self.sample_timesteps(shape[0], generator)
+        return NoiseDraw(timesteps, torch.randn(shape, generator=generator, dtype=torch.float32))
 
     def sample_timesteps(self, batch: int, generator: torch.Generator) -> Tensor:
         """Training timesteps [batch] (int64, on the CPU): uniform, or logit-normal (Esser et al. 2024, sec. 3.1).

@@ -101,3 +101,17 @@ def _requested(error: BaseException) -> str:
 def _largest_proper_divisor(n: int) -> int:
     """The biggest batch below `n` that splits it evenly, so accumulation keeps the effective batch; 0 for 1."""
     return next((d for d in range(n // 2, 0, -1) if n % d == 0), 0)
+
+
+class ProcessLost(TrainingFailure):
+    """Another process of a data-parallel run is gone (killed, crashed, its node lost)."""
+
+    reason = "process_lost"
+
+    def __init__(self, step: int, world_size: int, last_checkpoint: Path | None, error: BaseException):
+        self.step = step
+        kept = (f"Its last checkpoint, {last_checkpoint}, is kept: resume the run from it, with this number of "
+                "processes or any other that divides train.grad_accum."
+                if last_checkpoint else "No checkpoint was written before it: start the run again.")
+        super().__init__(f"a process of this {world_size}-process run stopped at step {step} ({error}). {kept} "
+                         "The process that stopped first has the cause in its own output (torchrun names its rank).")

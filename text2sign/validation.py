@@ -1,0 +1,91 @@
+"""What training looks at between epochs: the validation losses and sample videos, with the weights
+evaluation uses (the EMA's when there is one). Rank 0 alone computes them."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import torch
+from torch.utils.data import DataLoader
+
+from text2sign.data import collate
+from text2sign.pipeline import generate
+from text2sign.text_reliance import losses_under_captions, shuffled_texts
+from text2sign.training_state import Training
+from text2sign.video import save_filmstrip, save_gif
+
+VAL_SEED = 1234  # val/loss uses the same noise every epoch, so epochs are comparable
+SAMPLE_SEED = 0
+
+
+@torch.no_grad()
+def validation_losses(training: Training, text_gap: bool = True) -> dict[str, float]:
+    """val/loss, and unless `text_gap` is off val/text_loss_gap: the same clips, noise and timesteps under
+    wrong captions, minus val/loss (text2sign.text_reliance)."""
+    config, val_set = training.config, training.splits.val
+    # The val clips' captions handed to other clips, the same every epoch: val/text_loss_gap compares them.
+    wrong_captions = shuffled_texts(val_set.texts, VAL_SEED) if text_gap and len(val_set) >= 2 else None
+    net = training.eval_model()
+    net.eval()
+    val_generator = torch.Generator().manual_seed(VAL_SEED)
+    loader = DataLoader(val_set, batch_size=config.train.batch_size, collate_fn=collate,
+                        num_workers=config.data.num_workers, worker_init_fn=leave_stop_signals_to_the_main_process)
+    totals, count = {"true": 0.0, "shuffled": 0.0}, 0
+    for batch in loader:  # in index order, so the i-th clip's wrong caption is wrong_captions[i]
+        video = batch["video"].to(training.device, non_blocking=True).contiguous(memory_format=training.memory_format)
+        captions = {"true": list(batch["texts"])}
+        if wrong_captions is not None:
+            captions["shuffled"] = wrong_captions[count : count + len(video)]
+        with training.autocast():
+            losses = losses_under_captions(net, net.encode, training.diffusion, video, captions, val_generator)
+        for name, loss in losses.items():
+            totals[name] += loss.item() * len(video)
+        count += len(video)
+    training.model.train()
+    metrics = {"val/loss": totals["true"] / count}
+    if wrong_captions is not None:
+        metrics["val/text_loss_gap"] = (totals["shuffled"] - totals["true"]) / count
+    return metrics
+
+
+def write_samples(training: Training, label: str) -> None:
+    """GIFs of the sample prompts, a filmstrip of them, and one starting noise under every prompt."""
+    prompts = training.splits.sample_prompts
+    if not prompts:
+        return
+    folder = training.samples_dir / label
+    upscale = max(1, 128 // training.config.data.image_size)
+    videos = sample_videos(training, shared_noise=False)
+    for i, (text, video) in enumerate(zip(prompts, videos)):
+        save_gif(video, folder / f"{i:02d}_{_slug(text)}.gif", upscale=upscale)
+    save_filmstrip(videos, folder / "filmstrip.png", upscale=upscale)
+    # Rows that start from the same noise can only differ because of their text.
+    save_filmstrip(sample_videos(training, shared_noise=True), folder / "same_noise.png", upscale=upscale)
+    (folder / "prompts.json").write_text(json.dumps(prompts, indent=2))
+    training.tracker.log_artifact(folder, f"samples/{label}")
+    training.tracker.log_image(folder / "filmstrip.png", "samples", training.position.step)
+
+
+def sample_videos(training: Training, shared_noise: bool) -> torch.Tensor:
+    config = training.config
+    return generate(
+        training.eval_model(), training.diffusion, training.splits.sample_prompts,
+        num_frames=config.data.num_frames, image_size=config.data.image_size,
+        guidance_scale=config.diffusion.guidance_scale, steps=config.diffusion.sample_steps,
+        sampler=config.diffusion.sampler, seed=SAMPLE_SEED, autocast_dtype=training.autocast_dtype,
+        shared_noise=shared_noise,
+    )
+
+
+def leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """DataLoader workers ignore SIGINT and SIGTERM. Ctrl-C (and a scheduler's SIGTERM to the process group)
+    reaches every process; a worker that died of it would fail the step the main process is finishing
+    before it checkpoints. Workers still end with the main process, which shuts them down (or, if it is
+    killed, their watchdog sees it gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower())[:limit].strip("_") or "empty"
