@@ -27,7 +27,7 @@ class GracefulStop:
     def __init__(self) -> None:
         self.signum: int | None = None  # the first stop signal received
         self._received: set[int] = set()
-        self._polled = False
+        self._polled = 0  # how many polled() blocks are open: they nest
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> GracefulStop:
@@ -41,11 +41,11 @@ class GracefulStop:
 
     @contextmanager
     def polled(self) -> Iterator[None]:
-        self._polled = True
+        self._polled += 1
         try:
             yield
         finally:
-            self._polled = False
+            self._polled -= 1
 
     def should_stop(self, step: int) -> bool:
         return self.signum is not None
@@ -63,7 +63,7 @@ class GracefulStop:
         first, repeated = not self._received, signum in self._received
         self._received.add(signum)
         self.signum = self.signum or signum
-        if repeated or (first and not self._polled):
+        if repeated or (first and self._polled == 0):
             raise KeyboardInterrupt(signal.Signals(signum).name)
         if first:
             print(f"\n{signal.Signals(signum).name} received: finishing this step and writing a checkpoint; "

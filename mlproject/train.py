@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
 from text2sign.data import DataError, check_corpus
+from text2sign.distributed import World, join_world, launched_by_torchrun, leave_world
 
 from mlproject.access import reports_access_errors
 from mlproject.cli import flag, non_negative_int
@@ -43,7 +45,7 @@ _TAG_LIMIT = 4000
 SYSTEM_METRICS_SAMPLING = {"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "30",
                            "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING": "2"}
 # The `train` entry-point parameters that shape a run, for the command that resumes it.
-_RUN_PARAMS = ("ablation", "scale", "seed", "epochs", "data", "overrides", "evaluate", "register")
+_RUN_PARAMS = ("ablation", "scale", "seed", "epochs", "data", "overrides", "evaluate", "register", "nproc_per_node")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--parent-run-id", default="", help="nest this run under that one (a study run)")
     parser.add_argument("--evaluate", default="true", help="evaluate on the test split after training")
     parser.add_argument("--register", default="true", help="register the best checkpoint as model text2sign")
+    parser.add_argument("--nproc-per-node", default="1",
+                        help="processes (one per GPU) on this machine: 1 trains in this process; more start them "
+                             "with torchrun as one data-parallel run. Under your own torchrun (several nodes), "
+                             "torchrun's options decide and this is not read.")
     parser.add_argument("--print-config", default="false", nargs="?", const="true",
                         help="print the resolved config as JSON and exit")
     return parser
@@ -170,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         print_only = flag("print_config", args.print_config)
         run_evaluation = flag("evaluate", args.evaluate)
         register = flag("register", args.register)
+        processes = non_negative_int("nproc_per_node", args.nproc_per_node)
+        if processes < 1:
+            raise ConfigError("nproc_per_node: must be at least 1 (1 trains in this process).")
+        World(size=processes).local_accumulation(config.train.grad_accum)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -182,17 +192,63 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
+    if processes > 1 and not launched_by_torchrun():
+        return launch_with_torchrun(processes, sys.argv[1:] if argv is None else argv)
+
     from mlproject.tracker import fail_fast_http
 
     fail_fast_http()
-    # A checkpoint downloaded to resume from is a copy of an artifact: it goes when the run ends, however
-    # it ends, rather than leaving hundreds of MB in /tmp per resumed run.
-    with tempfile.TemporaryDirectory(prefix="text2sign-resume-") as scratch:
-        return _train_tracked(args, config, seed, register, run_evaluation, Path(scratch))
+    world = join_world()
+    try:
+        # A checkpoint downloaded to resume from is a copy of an artifact: it goes when the run ends, however
+        # it ends, rather than leaving hundreds of MB in /tmp per resumed run.
+        with tempfile.TemporaryDirectory(prefix="text2sign-resume-") as scratch:
+            if not world.is_main:
+                return _train_other_rank(args, config, world, Path(scratch))
+            return _train_tracked(args, config, seed, register, run_evaluation, Path(scratch), world)
+    finally:
+        leave_world(world)
+
+
+def launch_with_torchrun(processes: int, argv: list[str]) -> int:
+    """Run this same command as `processes` data-parallel processes on this machine, started by torchrun
+    (its standalone rendezvous listens on loopback, on a free port). A stop signal this process gets is
+    passed on to torchrun, which passes it to every process."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+               "-m", "mlproject.train", *argv]
+    print(f"starting {processes} processes: {shlex.join(command)}", flush=True)
+    launcher = subprocess.Popen(command)
+    previous = {signum: signal.signal(signum, lambda signum, frame: launcher.send_signal(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return launcher.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _train_other_rank(args: argparse.Namespace, config: Config, world: World, workdir: Path) -> int:
+    """A rank other than 0: it trains its share and talks to no MLflow run; rank 0 tracks for all."""
+    from text2sign.failures import TrainingFailure
+    from text2sign.trainer import train
+
+    os.environ.pop("MLFLOW_RUN_ID", None)  # nothing in this process may attach to the run (and end it)
+    resume_path = _find_checkpoint(args.resume, workdir)[0] if args.resume else None
+    with GracefulStop() as stop:
+        try:
+            with stop.polled():
+                train(config, workdir / "unused-run-dir", resume_from=resume_path, progress=False,
+                      should_stop=stop.should_stop, world=world)
+        except TrainingFailure as error:
+            print(f"error (rank {world.rank}): {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return stop.exit_code
+    return stop.exit_code if stop.signum is not None else 0
 
 
 def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register: bool, run_evaluation: bool,
-                   workdir: Path) -> int:
+                   workdir: Path, world: World) -> int:
     """Open (or continue) the MLflow run, train, register and evaluate; the exit code as `main` documents."""
     from text2sign.text_encoder import TextEncoderError
 
@@ -210,7 +266,7 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
 
     from mlproject.experiment import start_run
     from mlproject.tracker import MLflowTracker
-    from text2sign.failures import TrainingFailure
+    from text2sign.failures import ProcessLost, TrainingFailure
     from text2sign.trainer import train
 
     name = run_name(args.ablation, args.scale, seed)
@@ -231,6 +287,9 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
     tracker = MLflowTracker(run_id, hold_when_unavailable=True, resumed=resume_run is not None)
     run_dir = Path(config.train.output_dir) / run_id
     status, code = "FAILED", 1
+    # torchrun answers a lost process by sending the others SIGTERM: once rank 0 knows, that signal must not
+    # cut short the run's tags and final status, so the rest of the run is held in a polled (deferring) block.
+    after_lost_process = contextlib.ExitStack()
     with GracefulStop() as stop:
         try:
             from ablations import ablation_name, ablation_summary
@@ -251,7 +310,12 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
             tracker.set_tags({**run_tags, descriptions.NOTE: descriptions.training_run(run_tags, {}, summary)})
             print(f"run {run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
             with stop.polled():
-                result = train(config, run_dir, tracker, resume_from=resume_path, should_stop=stop.should_stop)
+                try:
+                    result = train(config, run_dir, tracker, resume_from=resume_path, should_stop=stop.should_stop,
+                                   world=world)
+                except ProcessLost:
+                    after_lost_process.enter_context(stop.polled())
+                    raise
             if stop.signum is not None:  # a stop that training honoured: end the run as an immediate stop does
                 raise KeyboardInterrupt(stop.name)
             metrics_so_far = {key: value for _, key, value in tracker.history}  # by step: the last value wins
@@ -271,6 +335,8 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
         except TrainingFailure as error:
             print(f"error: {error}", file=sys.stderr)
             tracker.set_tags({"failure_reason": f"{error.reason}: {error}"[:_TAG_LIMIT]})
+            if isinstance(error, ProcessLost):
+                _tag_resume_command(args, run_id, run_dir, tracker)
         except KeyboardInterrupt:
             status, code = "KILLED", stop.exit_code
             _report_stop(stop, args, run_id, run_dir, tracker)
@@ -278,7 +344,8 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
             tracker.set_tags({"failure_reason": f"error: {type(error).__name__}: {error}"[:_TAG_LIMIT]})
             raise
         finally:
-            delivered = tracker.finish(FINAL_DELIVERY_WAIT_S, run_dir / UNDELIVERED_FILE, status=status)
+            with after_lost_process:
+                delivered = tracker.finish(FINAL_DELIVERY_WAIT_S, run_dir / UNDELIVERED_FILE, status=status)
             # The tracker delivered the status (or saved it to the file); this only takes the run off
             # MLflow's stack of active runs, whose exit hook would otherwise end it again as FINISHED.
             with contextlib.suppress(Exception):
@@ -293,10 +360,17 @@ def _report_stop(stop: GracefulStop, args: argparse.Namespace, run_id: str, run_
         print(f"stopped by {stop.name} before this run wrote a checkpoint: there is nothing to resume; "
               "start it again.", file=sys.stderr)
         return
-    mlflow_run, python = resume_commands(args, run_id)
-    tracker.set_tags({"resume_with": mlflow_run})
+    mlflow_run, python = _tag_resume_command(args, run_id, run_dir, tracker)
     print(f"stopped by {stop.name}; the run is marked KILLED, its last checkpoint is {checkpoint}. "
           f"Resume it with:\n  {mlflow_run}\nor:\n  {python}", file=sys.stderr, flush=True)
+
+
+def _tag_resume_command(args: argparse.Namespace, run_id: str, run_dir: Path, tracker) -> tuple[str, str]:
+    """Tag the run `resume_with` the command that continues it, when it has a checkpoint to continue from."""
+    mlflow_run, python = resume_commands(args, run_id)
+    if latest_checkpoint(run_dir / "checkpoints") is not None:
+        tracker.set_tags({"resume_with": mlflow_run})
+    return mlflow_run, python
 
 
 if __name__ == "__main__":
