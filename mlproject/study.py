@@ -19,6 +19,8 @@ seeds, another ablation): only what the study does not have yet is trained.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -29,13 +31,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 from text2sign.config import ConfigError
 
+from mlproject import slurm
 from mlproject.access import is_access_problem, reports_access_errors
 from mlproject.cli import flag, non_negative_int
 from mlproject.resolve import resolve_config, run_name
 from mlproject.train import DEFAULT_EXPERIMENT
+
+JOB_FOLDER = "text2sign-jobs"
 
 
 @dataclass
@@ -48,6 +54,8 @@ class ChildResult:
     log: str
     # "" for a fresh child; "finished before (run <id>)" or "resumed run <id>" when the study was resumed.
     previous: str = ""
+    job_id: str = ""  # the scheduler's, when the child ran as a job (executor slurm or submitit-local)
+    job_state: str = ""  # how that job ended: COMPLETED, FAILED, PREEMPTED, TIMEOUT, CANCELLED, ...
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,6 +70,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME, else {DEFAULT_EXPERIMENT}); under "
                              "`mlflow run`, the experiment MLflow created the study run in. Children go to the study's.")
     parser.add_argument("--resume", default="", help="a study run id: keep its finished children, continue the rest")
+    cluster = parser.add_argument_group("cluster (executor slurm or submitit-local; mlproject/slurm.py)")
+    cluster.add_argument("--executor", default="local",
+                         help="local: children as processes here; slurm: one Slurm job each, through submitit; "
+                              "submitit-local: those jobs run by submitit on this machine")
+    cluster.add_argument("--gpus", default="1", help="GPUs per child, on one node (more than 1: a data-parallel run)")
+    cluster.add_argument("--cpus-per-gpu", default="8")
+    cluster.add_argument("--time-min", default="1440", help="each job's time limit in minutes")
+    cluster.add_argument("--partition", default="")
+    cluster.add_argument("--account", default="")
+    cluster.add_argument("--slurm-options", default="", help="more sbatch options, e.g. qos=high,constraint=a100")
+    cluster.add_argument("--job-folder", default="",
+                         help=f"job scripts and logs, on a filesystem the nodes share (default {JOB_FOLDER}/<study id>)")
     return parser.parse_args(argv)
 
 
@@ -109,15 +129,20 @@ def child_env(gpu: str | None, children_at_once: int) -> dict[str, str]:
     return env
 
 
+def child_command(ablation: str, seed: int, args: argparse.Namespace, study_id: str, resume_run: str | None,
+                  processes: int = 1) -> list[str]:
+    """The train entry point of one child, nested under the study run."""
+    command = [sys.executable, "-m", "mlproject.train", "--ablation", ablation, "--scale", args.scale, "--seed", str(seed),
+               "--overrides", args.overrides, "--study", study_id,
+               "--parent-run-id", study_id, "--evaluate", args.evaluate, "--nproc-per-node", str(processes)]
+    return command + (["--resume", resume_run] if resume_run else [])
+
+
 def run_child(ablation: str, seed: int, args: argparse.Namespace, study_id: str, gpu: str | None, logs: Path,
               children_at_once: int = 1, resume_run: str | None = None) -> ChildResult:
     name = run_name(ablation, args.scale, seed)
     log = logs / f"{name}.log"
-    command = [sys.executable, "-m", "mlproject.train", "--ablation", ablation, "--scale", args.scale, "--seed", str(seed),
-               "--overrides", args.overrides, "--study", study_id,
-               "--parent-run-id", study_id, "--evaluate", args.evaluate]
-    if resume_run:
-        command += ["--resume", resume_run]
+    command = child_command(ablation, seed, args, study_id, resume_run)
     start = time.perf_counter()
     with log.open("w") as handle:
         process = subprocess.run(command, env=child_env(gpu, children_at_once), stdout=handle, stderr=subprocess.STDOUT,
@@ -185,6 +210,39 @@ def open_study(args: argparse.Namespace, children_count: int):
     return mlflow.start_run(run_id=args.resume)
 
 
+def run_children_here(todo, args, study_id: str, slots: list[str | None], logs: Path) -> Iterator[ChildResult]:
+    """Each child as a process on this machine, as many at once as there are slots."""
+    free = list(slots)
+
+    def launch(item: tuple[tuple[str, int], str | None]) -> ChildResult:
+        (ablation, seed), resume_run = item
+        gpu = free.pop()
+        try:
+            return run_child(ablation, seed, args, study_id, gpu, logs, len(slots), resume_run)
+        finally:
+            free.append(gpu)
+
+    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+        yield from pool.map(launch, todo)
+
+
+def run_children_as_jobs(todo, args, study_id: str, slots, logs: Path, cluster: slurm.ClusterSettings
+                         ) -> Iterator[ChildResult]:
+    """Each child as a job of one array; the study run records each job id the moment it is queued."""
+    import mlflow
+
+    children = {run_name(ablation, args.scale, seed): (ablation, seed, resume_run) for (ablation, seed), resume_run in todo}
+    commands = {name: child_command(ablation, seed, args, study_id, resume_run, processes=max(1, cluster.gpus))
+                for name, (ablation, seed, resume_run) in children.items()}
+    outcomes = slurm.run_jobs(commands, args.executor, cluster, mlflow.get_tracking_uri(), Path(__file__).resolve().parent.parent,
+                              on_submit=lambda name, job_id: mlflow.set_tag(f"job/{name}", job_id),
+                              on_done=lambda name, done: mlflow.set_tag(f"job/{name}", f"{done.job_id} {done.state}"))
+    for name, done in outcomes.items():
+        ablation, seed, resume_run = children[name]
+        yield ChildResult(ablation, seed, name, done.returncode, done.seconds, done.log,
+                          f"resumed run {resume_run}" if resume_run else "", done.job_id, done.state)
+
+
 @reports_access_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -192,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         children = plan(args)
         slots = worker_slots(args.parallel)
         flag("evaluate", args.evaluate)
+        cluster = slurm.cluster_settings(args, Path(JOB_FOLDER)) if args.executor != "local" else None
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -199,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     try:
+        slurm.check_cluster_reachable(args.executor, mlflow.get_tracking_uri())
         parent = open_study(args, len(children))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -215,26 +275,21 @@ def main(argv: list[str] | None = None) -> int:
                                        f"finished before (run {run_id})"))
         else:
             todo.append(((ablation, seed), run_id))
-    print(f"study {study_id}: {len(children)} runs, {len(slots)} at a time; logs in {logs}"
+    if cluster is not None:
+        cluster = dataclasses.replace(cluster, folder=cluster.folder if args.job_folder else cluster.folder / study_id)
+        logs = cluster.folder
+    at_once = f"{len(slots)} at a time" if cluster is None else f"as {args.executor} jobs"
+    print(f"study {study_id}: {len(children)} runs, {at_once}; logs in {logs}"
           + (f"; resumed: {len(results)} already finished, {sum(r is not None for _, r in todo)} to continue"
              if args.resume else ""))
 
-    free = list(slots)
-
-    def launch(item: tuple[tuple[str, int], str | None]) -> ChildResult:
-        (ablation, seed), resume_run = item
-        gpu = free.pop()
-        try:
-            return run_child(ablation, seed, args, study_id, gpu, logs, len(slots), resume_run)
-        finally:
-            free.append(gpu)
-
-    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
-        for result in pool.map(launch, todo):
-            results.append(result)
-            how = f" ({result.previous})" if result.previous else ""
-            print(f"  {result.run_name}{how}: {'ok' if result.returncode == 0 else f'FAILED (exit {result.returncode})'} "
-                  f"in {result.seconds:.0f} s")
+    run_children = run_children_here if cluster is None else functools.partial(run_children_as_jobs, cluster=cluster)
+    for result in run_children(todo, args, study_id, slots, logs):
+        results.append(result)
+        how = f" ({result.previous})" if result.previous else ""
+        job = f"job {result.job_id}: " if result.job_id else ""
+        ended = "ok" if result.returncode == 0 else f"FAILED ({job}{result.job_state or f'exit {result.returncode}'})"
+        print(f"  {result.run_name}{how}: {ended} in {result.seconds:.0f} s", flush=True)
 
     failed = [r for r in results if r.returncode != 0]
     summary = {"study": study_id, "runs": [asdict(r) for r in results], "failed": [r.run_name for r in failed]}
@@ -242,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     summary_path.write_text(json.dumps(summary, indent=2))
     mlflow.log_artifact(str(summary_path))
     # A resumed study keeps the logs of its earlier sessions: a child's log has the same name in each.
-    mlflow.log_artifacts(str(logs), f"logs/resumed-{time.strftime('%Y%m%d-%H%M%S')}" if args.resume else "logs")
+    folder = f"logs/resumed-{time.strftime('%Y%m%d-%H%M%S')}" if args.resume else "logs"
+    for log in sorted(logs.rglob("*")):  # a job folder also holds submitit's pickles: only the logs go
+        if log.is_file() and log.suffix in (".log", ".json", ".out", ".err"):
+            mlflow.log_artifact(str(log), str(Path(folder) / log.parent.relative_to(logs)))
     mlflow.log_metrics({"study/runs": len(results), "study/failed": len(failed)})
     # Failures of an earlier session stay named unless this session ran those children again.
     earlier = [name for name in parent.data.tags.get("study/failed_runs", "").split(", ") if name]
