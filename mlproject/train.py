@@ -200,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     fail_fast_http()
     world = join_world()
     try:
+        world.local_accumulation(config.train.grad_accum)  # torchrun's options may give another N than ours
+    except ConfigError as error:
+        leave_world(world)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
         # A checkpoint downloaded to resume from is a copy of an artifact: it goes when the run ends, however
         # it ends, rather than leaving hundreds of MB in /tmp per resumed run.
         with tempfile.TemporaryDirectory(prefix="text2sign-resume-") as scratch:

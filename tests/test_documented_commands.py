@@ -7,6 +7,9 @@ gets one seed, a run at most 2 epochs and no evaluation after training outside t
 documented `-e evaluate` runs it), a bench 2 timed steps (the path through the code is the same, the minutes are not), a corpus path becomes a small corpus in PHOENIX's layout, a port becomes a free one, placeholders such as
 `<run_id>` become the ids the earlier commands made. The install (`python3 -m venv ... pip install`) is
 what CI itself runs first, and `python -m pytest` is this suite: those two are not run again here.
+A data-parallel command runs 2 processes, with an accumulation they can share. Blocks marked ```sh
+instead of ```bash are for a Slurm cluster, which this machine is not: tests/test_study_slurm.py runs
+their code path through submitit's local executor.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[st
         word = word.replace("device=cuda", "device=cpu")
         word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpus), word)
         word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
+        word = re.sub(r"^nproc_per_node=\d+$", "nproc_per_node=2", word)
+        word = "2" if adapted and adapted[-1] == "--nproc-per-node" else word
         adapted.append(word)
     entry_point = adapted[adapted.index("-e") + 1] if adapted[:2] == ["mlflow", "run"] else ""
     # A command that leaves the scale at its default (`small`: minutes) runs at `tiny` too.
@@ -72,6 +77,9 @@ def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[st
         adapted += ["-P", "scale=tiny"]
     if adapted[1:3] == ["-m", "mlproject.train"] and "--scale" not in adapted:
         adapted += ["--scale", "tiny"]
+    if any(w in ("nproc_per_node=2", "--nproc-per-node") for w in adapted) and not any("overrides" in w for w in adapted):
+        shared = "train.batch_size=2 train.grad_accum=2"
+        adapted += ["-P", f"overrides={shared}"] if entry_point else ["--overrides", shared]
     if entry_point == "bench":
         adapted += ["-P", "steps=2", "-P", "warmup_steps=1", "-P", "sample_videos=1"]  # seconds, not minutes
     # Evaluation is run by the documented `-e evaluate` command and by the study (whose champion needs it),
