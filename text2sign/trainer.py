@@ -89,7 +89,7 @@ def train(
                 break  # stopped inside an epoch: by train.max_steps or by should_stop
             end_of_epoch(training)
         bar.close()
-        last_checkpoint(training)
+        checkpoint_last_step(training)
         world.barrier()
     except torch.cuda.OutOfMemoryError as error:
         raise TrainingOutOfMemory(training.position.step, config, training.device, error) from error
@@ -283,7 +283,7 @@ def end_of_epoch(training: Training) -> None:
     training.world.barrier()
 
 
-def last_checkpoint(training: Training) -> None:
+def checkpoint_last_step(training: Training) -> None:
     """The run's last step always has a checkpoint. A stop checkpoint does not compete for the best: the
     uninterrupted run has none at this step, and the resumed run must end with the same best checkpoint.
     It also saves a validation pass in the grace period between a scheduler's SIGTERM and its SIGKILL."""
