@@ -2,6 +2,7 @@
 
     mlflow run . -e train -P ablation=baseline --env-manager local
     python -m mlproject.train --ablation baseline --scale tiny
+    python -m mlproject.train --ablation baseline --scale full --nproc-per-node 4    # data-parallel, torchrun
 
 Everything the user typed is validated before MLflow is touched, so a typo costs no run. Exit codes:
 0 done; 2 a usage error (the message names the setting and the fix), or a tracking server that refuses the
@@ -9,7 +10,8 @@ login or the permission or cannot be reached (docs/server.md); 1 a failure durin
 run ends FAILED, tag `failure_reason`); 128 + the signal's number (130 Ctrl-C, 143 SIGTERM) when a
 signal stopped training after a checkpoint (the run ends KILLED, tag `resume_with` holds the command
 that continues it); 3 when training ended but the tracking server stayed unreachable, so part of the
-run waits in a file for `python -m mlproject.deliver` (the message names it).
+run waits in a file for `python -m mlproject.deliver` (the message names it). With --nproc-per-node above
+1 the exit code is torchrun's (1 for any of the above but 0); the run's status and tags say which it was.
 """
 
 from __future__ import annotations
