@@ -310,3 +310,34 @@ def test_prerendering_in_processes_gives_the_clips_rendering_on_demand_gives():
     for index in range(len(ahead)):
         assert torch.equal(ahead[index]["video"], on_demand[index]["video"])
         assert torch.equal(ahead[index]["keypoints"], on_demand[index]["keypoints"])
+
+
+def test_signer_variation_zero_gives_every_clip_the_default_signer_and_one_keeps_the_corpus():
+    small = dict(image_size=16, num_frames=4, train_size=6)
+    varied = SyntheticSigningCorpus(DataConfig(**small), "train")
+    fixed = SyntheticSigningCorpus(DataConfig(**small, signer_variation=0.0), "train")
+    half = SyntheticSigningCorpus(DataConfig(**small, signer_variation=0.5), "train")
+    assert varied.texts == fixed.texts  # the same sentences, only the signers differ
+    for index in range(6):
+        assert fixed.appearance_of(index) == DEFAULT_APPEARANCE
+        drawn = varied.appearance_of(index)
+        assert drawn == synthetic.Appearance.sample(varied._rng(index, stream=1))  # 1: unchanged from before
+        assert half.appearance_of(index).body_scale == pytest.approx((drawn.body_scale + 1.0) / 2)
+        assert half.appearance_of(index).skin == pytest.approx(
+            [(d + s) / 2 for d, s in zip(DEFAULT_APPEARANCE.skin, drawn.skin)])
+    video, _ = render(fixed.glosses_of(0), DEFAULT_APPEARANCE, 16, 4)
+    stored = np.round((video + 1.0) * 127.5) / 127.5 - 1.0  # the corpus keeps uint8 frames
+    np.testing.assert_allclose(fixed[0]["video"].numpy(), stored, atol=1e-5)
+
+
+def test_signer_variation_is_checked_and_named_in_the_split_digest(tmp_path):
+    from text2sign.config import Config, ConfigError, validate
+    from text2sign.data.fingerprint import split_digest
+
+    with pytest.raises(ConfigError, match=r"data.signer_variation: 1.5 is not allowed; it must be in \[0, 1\]"):
+        validate(dataclasses.replace(Config(), data=DataConfig(signer_variation=1.5)))
+    with pytest.raises(ConfigError, match="1 for a real corpus"):
+        validate(dataclasses.replace(Config(), data=DataConfig(name=f"folder:{tmp_path}", signer_variation=0.0)))
+    texts = ["a", "b"]
+    assert split_digest(DataConfig(), texts) == split_digest(DataConfig(signer_variation=1.0), texts)
+    assert split_digest(DataConfig(signer_variation=0.0), texts) != split_digest(DataConfig(), texts)

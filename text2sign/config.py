@@ -32,6 +32,10 @@ class DataConfig:
     val_size: int = 256
     test_size: int = 256
     corpus_seed: int = 0  # the corpus is fixed by this seed alone, not by the training seed
+    # Synthetic only: how much signers differ in clothing, skin, hair, background, size, position and speed,
+    # from 0 (every clip the renderer's default signer: the text decides nearly all of a clip) to 1 (each
+    # clip its own signer: the text decides ~12% of the pixel variance).
+    signer_variation: float = 1.0
     num_workers: int = 0
     # Real corpora only. "raise": a bad row or clip stops the run with its file named; "skip": bad
     # samples are left out before training, counted and listed (data/skipped_samples, data/skipped).
@@ -271,6 +275,9 @@ def validate(config: Config) -> None:
     need(d.val_size >= 1, "data.val_size", "at least 1")
     need(d.test_size >= 1, "data.test_size", "at least 1")
     need(d.num_workers >= 0, "data.num_workers", "0 or more")
+    need(0.0 <= d.signer_variation <= 1.0, "data.signer_variation", "in [0, 1]")
+    need(d.signer_variation == 1.0 or d.name == "synthetic", "data.signer_variation",
+         "1 for a real corpus (its signers are what they are; the setting is for the synthetic corpus)")
     need(m.channels >= 8 and m.channels % 8 == 0, "model.channels", "a positive multiple of 8 (group norm uses 8 groups)")
     need(len(m.channel_mult) >= 1 and all(c >= 1 for c in m.channel_mult), "model.channel_mult", "a non-empty list of positive integers, e.g. 1,2,4")
     downsampling = 2 ** (len(m.channel_mult) - 1)

@@ -18,5 +18,8 @@ def split_digest(config: DataConfig, texts: list[str]) -> str:
     The texts stand for the clips: a split is drawn by `corpus_seed` from the corpus, so a different
     draw or a changed corpus changes them; the clip size is what the model is shown of each.
     """
-    content = json.dumps([config.name, config.image_size, config.num_frames, texts], ensure_ascii=False)
+    spec = [config.name, config.image_size, config.num_frames]
+    if config.signer_variation != 1.0:  # other clips under the same texts (the default keeps earlier digests)
+        spec.append(config.signer_variation)
+    content = json.dumps([*spec, texts], ensure_ascii=False)
     return hashlib.sha256(content.encode("utf-8")).hexdigest()[:10]

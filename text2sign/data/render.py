@@ -160,6 +160,21 @@ DEFAULT_APPEARANCE = Appearance(
 )
 
 
+def toward_default(appearance: Appearance, variation: float) -> Appearance:
+    """`appearance` moved toward DEFAULT_APPEARANCE: every colour, size, offset and speed at `variation` of
+    its distance from the default (0: the default signer; 1: `appearance` itself)."""
+    if variation == 1.0:
+        return appearance
+
+    def blend(default, drawn):
+        if isinstance(default, tuple):
+            return tuple(float(d + variation * (x - d)) for d, x in zip(default, drawn))
+        return float(default + variation * (drawn - default))
+
+    return Appearance(**{name: blend(getattr(DEFAULT_APPEARANCE, name), getattr(appearance, name))
+                         for name in Appearance.__dataclass_fields__})
+
+
 def render(
     glosses: Sequence[str], appearance: Appearance, size: int, num_frames: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from text2sign.config import DataConfig
 from text2sign.data.grammar import Sentence, generate_sentence
 from text2sign.data.lexicon import LEXICON
-from text2sign.data.render import KEYPOINT_NAMES, Appearance, render
+from text2sign.data.render import KEYPOINT_NAMES, Appearance, render, toward_default
 
 SPLITS = ("train", "val", "test")
 # Share of gloss sequences (hash buckets out of 100) in each split.
@@ -84,7 +84,7 @@ class SyntheticSigningCorpus(Dataset):
         return self._sentences[index].glosses
 
     def appearance_of(self, index: int) -> Appearance:
-        return Appearance.sample(self._rng(index, stream=1))
+        return toward_default(Appearance.sample(self._rng(index, stream=1)), self.config.signer_variation)
 
     def _render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         video, keypoints = render(
