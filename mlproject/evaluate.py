@@ -173,7 +173,6 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
     from mlproject.tracker import MLflowTracker
     from text2sign.diffusion import GaussianDiffusion
     from text2sign.pipeline import TextToSign
-    from text2sign.video import save_filmstrip
 
     run_id = run.info.run_id
     config = run_config(client, run_id, folder)
@@ -181,26 +180,7 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
     state = load_checkpoint(checkpoint_path)
     device = pick_device(request.device)
 
-    settings = EvalSettings(
-        num_videos=request.num_videos or config.data.test_size,
-        sampler=request.sampler or config.diffusion.sampler,
-        steps=request.steps or config.diffusion.sample_steps,
-        guidance=config.diffusion.guidance_scale if request.guidance is None else request.guidance,
-        seed=request.seed, batch_size=request.batch_size, steering=request.steering,
-        guidance_sweep=request.guidance_sweep if request.guidance_sweep is not None
-        else EvalSettings.guidance_sweep if config.diffusion.text_dropout > 0 else (1.0,),
-    )
-    if config.diffusion.text_dropout == 0.0:
-        # Guidance extrapolates from the unconditional prediction; a model never shown an empty caption
-        # has none, and guided samples from it would measure an untrained branch, not the model.
-        if settings.guidance != 1.0:
-            raise ConfigError(f"guidance: run {run_id} was trained with diffusion.text_dropout=0, so it has no "
-                              "unconditional branch to guide with; evaluate with -P guidance=1.")
-        if any(scale != 1.0 for scale in settings.guidance_sweep):
-            raise ConfigError(f"guidance_sweep: run {run_id} was trained with diffusion.text_dropout=0, so "
-                              "guidance above 1 has no unconditional branch to use; pass -P guidance_sweep=1 "
-                              "or -P guidance_sweep=none.")
-
+    settings = _settings_for(request, config, run_id)
     model, weights = TextToSign.for_inference(config, state)
     model.to(device)
     judges = build_judges(config.data, run.data.tags.get("scale", "small"), device)
@@ -229,6 +209,46 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
         "eval/guidance_sweep": ",".join(f"{g:g}" for g in settings.guidance_sweep),
         **({"eval/recognizer": judges.recognizer_status} if judges.recognizer is not None else {}),
     })
+    _log_tables_and_pictures(client, run, tracker, result, config, folder)
+    from mlproject.descriptions import refresh_after_evaluation
+
+    refresh_after_evaluation(client, run_id)
+    if mlflow.active_run() is not None:  # launched by `mlflow run -e evaluate`: point its run at the judged one
+        mlflow.set_tag("evaluated_run", run_id)
+    for key, value in sorted(result.metrics.items()):
+        print(f"{key:40s} {value:.4f}")
+    return result.metrics
+
+
+def _settings_for(request: EvaluateRequest, config, run_id: str) -> EvalSettings:
+    """What the request asks, the run's config filling in what it leaves out; guidance only where it can work."""
+    settings = EvalSettings(
+        num_videos=request.num_videos or config.data.test_size,
+        sampler=request.sampler or config.diffusion.sampler,
+        steps=request.steps or config.diffusion.sample_steps,
+        guidance=config.diffusion.guidance_scale if request.guidance is None else request.guidance,
+        seed=request.seed, batch_size=request.batch_size, steering=request.steering,
+        guidance_sweep=request.guidance_sweep if request.guidance_sweep is not None
+        else EvalSettings.guidance_sweep if config.diffusion.text_dropout > 0 else (1.0,),
+    )
+    if config.diffusion.text_dropout == 0.0:
+        # Guidance extrapolates from the unconditional prediction; a model never shown an empty caption
+        # has none, and guided samples from it would measure an untrained branch, not the model.
+        if settings.guidance != 1.0:
+            raise ConfigError(f"guidance: run {run_id} was trained with diffusion.text_dropout=0, so it has no "
+                              "unconditional branch to guide with; evaluate with -P guidance=1.")
+        if any(scale != 1.0 for scale in settings.guidance_sweep):
+            raise ConfigError(f"guidance_sweep: run {run_id} was trained with diffusion.text_dropout=0, so "
+                              "guidance above 1 has no unconditional branch to use; pass -P guidance_sweep=1 "
+                              "or -P guidance_sweep=none.")
+    return settings
+
+
+def _log_tables_and_pictures(client, run, tracker, result, config, folder: Path) -> None:
+    """Per-video scores and the guidance sweep as CSV and as browsable tables, and real-vs-generated frames."""
+    from text2sign.video import save_filmstrip
+
+    run_id = run.info.run_id
     per_video = write_per_video_table(result.per_video, folder / "per_video.csv")
     tracker.log_artifact(per_video, "eval")
     log_browsable_table(client, run_id, per_video, "eval/per_video.json")
@@ -248,14 +268,6 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
         tracker.log_artifact(plot_guidance_sweep(result.sweep, folder / "guidance_sweep.png",
                                                  title=f"{run.data.tags.get('mlflow.runName', run_id)}: guidance sweep"),
                              "eval")
-    from mlproject.descriptions import refresh_after_evaluation
-
-    refresh_after_evaluation(client, run_id)
-    if mlflow.active_run() is not None:  # launched by `mlflow run -e evaluate`: point its run at the judged one
-        mlflow.set_tag("evaluated_run", run_id)
-    for key, value in sorted(result.metrics.items()):
-        print(f"{key:40s} {value:.4f}")
-    return result.metrics
 
 
 @reports_access_errors

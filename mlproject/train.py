@@ -260,38 +260,23 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
     """Open (or continue) the MLflow run, train, register and evaluate; the exit code as `main` documents."""
     from text2sign.text_encoder import TextEncoderError
 
-    resume_path, resume_run = None, None
-    if args.resume:
-        try:
-            resume_path, resume_run = _find_checkpoint(args.resume, workdir)
-            state = load_checkpoint(resume_path)
-            _check_resume_compatible(config, from_dict(json.loads(state["config"])), str(resume_path))
-        except (ConfigError, CheckpointError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+    try:
+        resume_path, resume_run = _checked_resume(args, config, workdir)
+    except (ConfigError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     import mlflow
 
-    from mlproject.experiment import start_run
+    from mlproject import descriptions
     from mlproject.tracker import MLflowTracker
     from text2sign.failures import ProcessLost, TrainingFailure
     from text2sign.trainer import train
 
     name = run_name(args.ablation, args.scale, seed)
-    launched_run = os.environ.get("MLFLOW_RUN_ID")  # set when `mlflow run` created the run for us
-    if resume_run and launched_run and launched_run != resume_run:
-        mlflow.MlflowClient().set_tag(launched_run, "text2sign.resumed_into", resume_run)
-    sample_system_metrics_for_long_runs()
-    if resume_run:
-        active = mlflow.start_run(run_id=resume_run, log_system_metrics=True)
-    else:
-        active = start_run(args.experiment, DEFAULT_EXPERIMENT, run_name=name, parent_run_id=args.parent_run_id,
-                           log_system_metrics=True)
+    active = _open_run(args, name, resume_run)
     run_id = active.info.run_id
     experiment = mlflow.get_experiment(active.info.experiment_id).name
-
-    if "resume_with" in active.data.tags:  # it named this continuation; a later stop writes a new one
-        mlflow.MlflowClient().delete_tag(run_id, "resume_with")
     tracker = MLflowTracker(run_id, hold_when_unavailable=True, resumed=resume_run is not None)
     run_dir = Path(config.train.output_dir) / run_id
     status, code = "FAILED", 1
@@ -300,20 +285,9 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
     after_lost_process = contextlib.ExitStack()
     with GracefulStop() as stop:
         try:
-            from ablations import ablation_name, ablation_summary
+            from ablations import ablation_summary
 
-            from mlproject import descriptions
-
-            run_tags = {
-                "mlflow.runName": name,
-                "ablation": ablation_name(args.ablation),
-                "scale": args.scale,
-                "seed": str(seed),
-                "dataset": config.data.name,
-                "git_commit": _git_commit(),
-                **({"study": args.study} if args.study else {}),
-                **({"mlflow.parentRunId": args.parent_run_id} if args.parent_run_id else {}),
-            }
+            run_tags = _run_tags(args, config, seed, name)
             summary = ablation_summary(args.ablation)
             tracker.set_tags({**run_tags, descriptions.NOTE: descriptions.training_run(run_tags, {}, summary)})
             print(f"run {run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
@@ -326,14 +300,7 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
                     raise
             if stop.signum is not None:  # a stop that training honoured: end the run as an immediate stop does
                 raise KeyboardInterrupt(stop.name)
-            metrics_so_far = {key: value for _, key, value in tracker.history}  # by step: the last value wins
-            tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})
-            if register:  # the version takes the description as it stands; evaluation rewrites both
-                run_tags.update(register_after_training(run_id, result, run_dir, ablation_name(args.ablation), tracker))
-                tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})
-            if run_evaluation:
-                evaluate_after_training(run_id, tracker)
-            tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")
+            _after_training(args, run_id, result, run_dir, tracker, run_tags, summary, register, run_evaluation)
             status, code = "FINISHED", 0
             print(f"done: {result.steps} steps in {result.train_time_s:.1f} s, final train/loss {result.final_loss:.4f}, "
                   f"best val/loss {result.best_val_loss:.4f}; checkpoints in {run_dir / 'checkpoints'}")
@@ -359,6 +326,66 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
             with contextlib.suppress(Exception):
                 mlflow.end_run(status)
     return 3 if code == 0 and not delivered else code
+
+
+def _checked_resume(args: argparse.Namespace, config: Config, workdir: Path) -> tuple[Path | None, str | None]:
+    """(checkpoint, MLflow run) to continue, after checking it was trained with this config; (None, None)."""
+    if not args.resume:
+        return None, None
+    resume_path, resume_run = _find_checkpoint(args.resume, workdir)
+    state = load_checkpoint(resume_path)
+    _check_resume_compatible(config, from_dict(json.loads(state["config"])), str(resume_path))
+    return resume_path, resume_run
+
+
+def _open_run(args: argparse.Namespace, name: str, resume_run: str | None):
+    """The MLflow run this training logs to: a new one, or the resumed one (with system metrics on)."""
+    import mlflow
+
+    from mlproject.experiment import start_run
+
+    launched_run = os.environ.get("MLFLOW_RUN_ID")  # set when `mlflow run` created the run for us
+    if resume_run and launched_run and launched_run != resume_run:
+        mlflow.MlflowClient().set_tag(launched_run, "text2sign.resumed_into", resume_run)
+    sample_system_metrics_for_long_runs()
+    if resume_run:
+        active = mlflow.start_run(run_id=resume_run, log_system_metrics=True)
+    else:
+        active = start_run(args.experiment, DEFAULT_EXPERIMENT, run_name=name, parent_run_id=args.parent_run_id,
+                           log_system_metrics=True)
+    if "resume_with" in active.data.tags:  # it named this continuation; a later stop writes a new one
+        mlflow.MlflowClient().delete_tag(active.info.run_id, "resume_with")
+    return active
+
+
+def _run_tags(args: argparse.Namespace, config: Config, seed: int, name: str) -> dict[str, str]:
+    from ablations import ablation_name
+
+    return {
+        "mlflow.runName": name,
+        "ablation": ablation_name(args.ablation),
+        "scale": args.scale,
+        "seed": str(seed),
+        "dataset": config.data.name,
+        "git_commit": _git_commit(),
+        **({"study": args.study} if args.study else {}),
+        **({"mlflow.parentRunId": args.parent_run_id} if args.parent_run_id else {}),
+    }
+
+
+def _after_training(args: argparse.Namespace, run_id: str, result, run_dir: Path, tracker, run_tags: dict[str, str],
+                    summary: str, register: bool, run_evaluation: bool) -> None:
+    """Describe the finished run, register and evaluate it, and log every metric it has as a CSV."""
+    from mlproject import descriptions
+
+    metrics_so_far = {key: value for _, key, value in tracker.history}  # by step: the last value wins
+    tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})
+    if register:  # the version takes the description as it stands; evaluation rewrites both
+        run_tags.update(register_after_training(run_id, result, run_dir, run_tags["ablation"], tracker))
+        tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})
+    if run_evaluation:
+        evaluate_after_training(run_id, tracker)
+    tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")
 
 
 def _report_stop(stop: GracefulStop, args: argparse.Namespace, run_id: str, run_dir: Path, tracker) -> None:

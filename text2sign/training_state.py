@@ -112,7 +112,7 @@ class Training:
 
     @property
     def memory_format(self) -> torch.memory_format:
-        return torch.channels_last_3d if self.config.train.channels_last else torch.contiguous_format
+        return memory_format_of(self.config)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.use_bf16)
@@ -127,6 +127,10 @@ class Training:
 
     def train_time(self) -> float:
         return self.position.train_time_before + time.perf_counter() - self.started
+
+
+def memory_format_of(config: Config) -> torch.memory_format:
+    return torch.channels_last_3d if config.train.channels_last else torch.contiguous_format
 
 
 def steps_per_epoch(config: Config, train_samples: int) -> int:
@@ -199,7 +203,7 @@ def load_splits(config: Config) -> Splits:
 def build_models(config: Config, device: torch.device) -> tuple[TextToSign, TextToSign | None]:
     """The model in training mode and, when EMA is on, its frozen EMA copy."""
     model = TextToSign(config).to(device)
-    model.unet.to(memory_format=torch.channels_last_3d if config.train.channels_last else torch.contiguous_format)
+    model.unet.to(memory_format=memory_format_of(config))
     model.train()
     if not config.ema.enabled:
         return model, None
