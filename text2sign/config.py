@@ -70,6 +70,14 @@ class ModelConfig:
     # signed at that moment. frame_plan_depth is its number of blocks.
     frame_plan: bool = False
     frame_plan_depth: int = 2
+    # The pose plan (text2sign.models.pose_plan): text -> pose -> video. A small transformer of pose_plan_depth
+    # blocks, pose_plan_width wide, turns the caption into the signer's keypoints in every frame; the UNet draws
+    # the clip with that skeleton as extra input channels. Training needs a corpus with keypoints (the
+    # synthetic one); the planner learns them by mean squared error, weighted pose_plan_weight in the loss.
+    pose_plan: bool = False
+    pose_plan_width: int = 128
+    pose_plan_depth: int = 2
+    pose_plan_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -290,6 +298,13 @@ def validate(config: Config) -> None:
     need(m.num_res_blocks >= 1, "model.num_res_blocks", "at least 1")
     need(all(0 <= i < len(m.channel_mult) for i in m.attention_levels), "model.attention_levels", f"level indices between 0 and {len(m.channel_mult) - 1}")
     need(m.frame_plan_depth >= 1, "model.frame_plan_depth", "at least 1 (the number of frame-plan blocks)")
+    need(m.pose_plan_depth >= 1, "model.pose_plan_depth", "at least 1 (the number of pose-plan blocks)")
+    need(m.pose_plan_width >= m.head_dim and m.pose_plan_width % m.head_dim == 0, "model.pose_plan_width",
+         f"a positive multiple of model.head_dim ({m.head_dim}), e.g. 128")
+    need(m.pose_plan_weight > 0.0, "model.pose_plan_weight", "a positive number, e.g. 1")
+    need(not m.pose_plan or d.name == "synthetic", "model.pose_plan",
+         "false for this corpus: the pose plan learns from keypoints, and only the synthetic corpus has them "
+         "(no real corpus here ships poses)")
     need(m.transformer_depth >= 1, "model.transformer_depth", "at least 1")
     need(m.head_dim >= 8, "model.head_dim", "at least 8")
     need(all(m.channels * c % m.head_dim == 0 for c in m.channel_mult), "model.head_dim", "a divisor of every level's width (model.channels x channel_mult)")

@@ -26,9 +26,11 @@ class TextToSign(nn.Module):
         """Token embeddings [B, L, D] and their mask [B, L]."""
         return self.text_encoder(texts)
 
-    def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
-        """x [B, 3, T, H, W] noisy video -> the UNet's prediction [B, 3, T, H, W]."""
-        return self.unet(x, timesteps, context, context_mask)
+    def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor,
+                keypoints: Tensor | None = None) -> Tensor:
+        """x [B, 3, T, H, W] noisy video -> the UNet's prediction [B, 3, T, H, W]. `keypoints` [B, T, K, 2]:
+        the skeleton a pose-plan model draws in training; otherwise (and always at sampling) None."""
+        return self.unet(x, timesteps, context, context_mask, keypoints)
 
     def trainable_state_dict(self) -> dict[str, Tensor]:
         """What a checkpoint must hold: the UNet, and the encoder only if it is trained."""

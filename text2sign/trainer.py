@@ -11,6 +11,7 @@ as DistributedDataParallel (text2sign.distributed says who does what).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -194,24 +195,46 @@ def optimizer_step(training: Training, micro_batches: list[dict]) -> None:
     """Accumulate the gradients of this rank's micro-batches (DDP averages them over ranks on the last),
     clip, step, and update the EMA."""
     model, window, accum = training.model, training.window, training.local_accum
-    step_loss = torch.zeros((), device=training.device)
+    step_loss, step_pose_loss = torch.zeros((), device=training.device), torch.zeros((), device=training.device)
     for index, (batch, draw) in enumerate(zip(micro_batches, draw_step(training))):
         with training.no_sync(sync=index == accum - 1):
             video = batch["video"].to(training.device, non_blocking=True).contiguous(memory_format=training.memory_format)
-            texts = drop_captions_where(list(batch["texts"]), training.config.diffusion.text_dropout, draw.caption_uniforms)
-            context, mask = model.encode(texts)
+            rate = training.config.diffusion.text_dropout
+            context, mask = model.encode(drop_captions_where(list(batch["texts"]), rate, draw.caption_uniforms))
             with training.autocast():
-                loss = training.diffusion.training_loss(training.forward, video, context, mask, draw=draw.noise)
-            (loss / accum).backward()
+                denoiser, pose_loss = pose_plan_training(training, batch, context, mask, draw.caption_uniforms < rate)
+                loss = training.diffusion.training_loss(denoiser, video, context, mask, draw=draw.noise)
+            objective = loss if pose_loss is None else loss + training.config.model.pose_plan_weight * pose_loss
+            (objective / accum).backward()
         step_loss += loss.detach()
+        if pose_loss is not None:
+            step_pose_loss += pose_loss.detach()
         window.videos += len(video) * training.world.size
     grad_norm = torch.nn.utils.clip_grad_norm_(training.trainable, training.config.train.grad_clip)
     training.optimizer.step()
     training.scheduler.step()
     training.optimizer.zero_grad(set_to_none=True)
-    window.unread.append(torch.stack([step_loss / accum, grad_norm.detach().float()]))
+    window.unread.append(torch.stack([step_loss / accum, grad_norm.detach().float(), step_pose_loss / accum]))
     training.position.step += 1
     update_ema_if_due(training)
+
+
+def pose_plan_training(training: Training, batch: dict, context: Tensor, mask: Tensor,
+                       dropped: Tensor) -> tuple[Callable[..., Tensor], Tensor | None]:
+    """What the diffusion loss calls, and the pose plan's own loss (None without a pose plan).
+
+    The planner learns the true keypoints from the caption (mean squared error, image coordinates). The UNet
+    is shown the true skeleton (teacher forcing), so it learns to draw what it is shown from the first step,
+    whatever the planner knows yet; a row whose caption was dropped is shown the plan of the empty text, as
+    the unconditional half of guided sampling will be."""
+    planner = training.model.unet.pose_planner
+    if planner is None:
+        return training.forward, None
+    truth = batch["keypoints"].to(training.device, non_blocking=True)
+    planned = planner(context, mask, truth.shape[1])
+    pose_loss = torch.nn.functional.mse_loss(planned.float(), truth.float())
+    shown = torch.where(dropped.to(training.device)[:, None, None, None], planned.detach().to(truth.dtype), truth)
+    return functools.partial(training.forward, keypoints=shown), pose_loss
 
 
 def update_ema_if_due(training: Training) -> None:
@@ -233,7 +256,7 @@ def read_steps(training: Training) -> None:
         return
     values = training.world.mean(torch.stack(window.unread)).tolist()
     first_step = step - len(values) + 1
-    for offset, (loss_value, grad_norm_value) in enumerate(values):
+    for offset, (loss_value, grad_norm_value, pose_loss_value) in enumerate(values):
         for quantity, value in (("train/loss", loss_value), ("train/grad_norm", grad_norm_value)):
             if not math.isfinite(value):
                 last_good = latest_checkpoint(training.checkpoint_dir) or training.resume_from
@@ -241,6 +264,7 @@ def read_steps(training: Training) -> None:
                                        window.last_finite_step, last_good, training.config, training.device)
         window.last_finite_loss, window.last_finite_step = loss_value, first_step + offset
         window.losses.append(loss_value)
+        window.pose_losses.append(pose_loss_value)
     window.last_grad_norm = values[-1][1]
     window.unread.clear()
 
@@ -252,9 +276,11 @@ def log_window(training: Training) -> None:
     window.last_loss = sum(window.losses) / len(window.losses)
     memory = hardware.memory_metrics(training.device)
     window.memory_samples.append(next(iter(memory.values())))
+    pose = {"train/pose_loss": sum(window.pose_losses) / len(window.pose_losses)} if training.model.unet.pose_planner else {}
     training.tracker.log_metrics(
         {
             "train/loss": window.last_loss,
+            **pose,
             "train/lr": training.scheduler.get_last_lr()[0],
             "train/grad_norm": window.last_grad_norm,
             "train/videos_per_s": window.videos / max(now - window.started, 1e-9),
@@ -263,6 +289,7 @@ def log_window(training: Training) -> None:
         step=training.position.step,
     )
     window.losses.clear()
+    window.pose_losses.clear()
     window.videos, window.started = 0, now
 
 

@@ -56,8 +56,10 @@ class LogWindow:
     stall it every step. The read also checks them for NaN/Inf (`trainer.read_steps`)."""
 
     started: float
-    unread: list[Tensor] = field(default_factory=list)  # per step: [mean loss of its micro-batches, grad norm]
+    # per step: [mean loss of its micro-batches, grad norm, mean pose-plan loss (0 without a pose plan)]
+    unread: list[Tensor] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
+    pose_losses: list[float] = field(default_factory=list)
     videos: int = 0
     last_loss: float = math.nan  # as last logged
     last_grad_norm: float = math.nan

@@ -31,7 +31,7 @@ def validation_losses(training: Training, text_gap: bool = True) -> dict[str, fl
     val_generator = torch.Generator().manual_seed(VAL_SEED)
     loader = DataLoader(val_set, batch_size=config.train.batch_size, collate_fn=collate,
                         num_workers=config.data.num_workers, worker_init_fn=leave_stop_signals_to_the_main_process)
-    totals, count = {"true": 0.0, "shuffled": 0.0}, 0
+    totals, count = {"true": 0.0, "shuffled": 0.0, "pose": 0.0}, 0
     for batch in loader:  # in index order, so the i-th clip's wrong caption is wrong_captions[i]
         video = batch["video"].to(training.device, non_blocking=True).contiguous(memory_format=training.memory_format)
         captions = {"true": list(batch["texts"])}
@@ -41,12 +41,25 @@ def validation_losses(training: Training, text_gap: bool = True) -> dict[str, fl
             losses = losses_under_captions(net, net.encode, training.diffusion, video, captions, val_generator)
         for name, loss in losses.items():
             totals[name] += loss.item() * len(video)
+        if net.unet.pose_planner is not None:
+            totals["pose"] += pose_plan_error(net, batch).sum().item()
         count += len(video)
     training.model.train()
     metrics = {"val/loss": totals["true"] / count}
+    if net.unet.pose_planner is not None:
+        metrics["val/pose_plan_error_px"] = totals["pose"] / count
     if wrong_captions is not None:
         metrics["val/text_loss_gap"] = (totals["shuffled"] - totals["true"]) / count
     return metrics
+
+
+def pose_plan_error(net, batch: dict) -> torch.Tensor:
+    """Per clip [B]: how far the keypoints planned from its caption are from its true ones, in pixels
+    (mean over frames and keypoints of the Euclidean distance)."""
+    truth = batch["keypoints"]
+    context, mask = net.encode(list(batch["texts"]))
+    planned = net.unet.pose_planner(context, mask, truth.shape[1]).float().cpu()
+    return (planned - truth).norm(dim=-1).mean(dim=(1, 2)) * net.config.data.image_size
 
 
 def write_samples(training: Training, label: str) -> None:

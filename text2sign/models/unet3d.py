@@ -19,6 +19,7 @@ from text2sign.config import ModelConfig
 from text2sign.models.attention import VideoTransformer
 from text2sign.models.embeddings import sinusoidal_embedding
 from text2sign.models.frame_plan import FramePlanner
+from text2sign.models.pose_plan import BONES, PosePlanner, pose_maps
 
 
 def spatial_conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv3d:
@@ -139,7 +140,11 @@ class UNet3D(nn.Module):
         ) if config.pooled_text else None
         self.frame_planner = FramePlanner(context_dim, embedding_dim, embedding_dim, config.frame_plan_depth,
                                           config.head_dim) if config.frame_plan else None
-        self.conv_in = spatial_conv(in_channels, config.channels)
+        self.pose_planner = PosePlanner(context_dim, config.pose_plan_width, config.pose_plan_depth,
+                                        config.head_dim) if config.pose_plan else None
+        # With a pose plan the skeleton's bones come in beside the noisy clip, one channel each.
+        condition_channels = len(BONES) if config.pose_plan else 0
+        self.conv_in = spatial_conv(in_channels + condition_channels, config.channels)
 
         # Every output of the down path is kept as a skip for the up path: record their widths.
         skip_widths = [config.channels]
@@ -181,10 +186,23 @@ class UNet3D(nn.Module):
             return checkpoint(block, h, embedding, context, context_mask, use_reentrant=False)
         return block(h, embedding, context, context_mask)
 
-    def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+    def _with_pose(self, x: Tensor, context: Tensor, context_mask: Tensor, keypoints: Tensor | None) -> Tensor:
+        """x, and with a pose plan the skeleton's bone maps beside it: [B, C (+ bones), T, H, W]."""
+        if self.pose_planner is None:
+            if keypoints is not None:
+                raise ValueError("keypoints given to a UNet without a pose plan (model.pose_plan is off)")
+            return x
+        if keypoints is None:
+            keypoints = self.pose_planner(context, context_mask, x.shape[2])
+        return torch.cat([x, pose_maps(keypoints.to(x.dtype), x.shape[-1])], dim=1)
+
+    def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor,
+                keypoints: Tensor | None = None) -> Tensor:
         """x [B, C, T, H, W] noisy clip, timesteps [B] (int or float; a scalar is broadcast),
         context [B, L, D] text token embeddings, context_mask [B, L] bool (True = real token)
-        -> [B, C, T, H, W] the prediction."""
+        -> [B, C, T, H, W] the prediction.
+        With a pose plan, `keypoints` [B, T, K, 2] is the skeleton to draw (training shows the true one);
+        None plans it from the text, as sampling does. Without a pose plan it must be None."""
         batch = x.shape[0]
         timesteps = torch.as_tensor(timesteps, device=x.device).expand(batch)
         embedding = self.timestep_mlp(sinusoidal_embedding(timesteps, self.config.channels).to(x.dtype))
@@ -203,7 +221,7 @@ class UNet3D(nn.Module):
         if self.frame_planner is not None:
             embedding = embedding + self.frame_planner(context, context_mask, x.shape[2]).to(embedding.dtype)
 
-        h = self.conv_in(x)
+        h = self.conv_in(self._with_pose(x, context, context_mask, keypoints))
         skips = [h]
         for level in self.down_levels:
             for block in level.blocks:
