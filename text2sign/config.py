@@ -78,6 +78,11 @@ class ModelConfig:
     pose_plan_width: int = 128
     pose_plan_depth: int = 2
     pose_plan_weight: float = 1.0
+    # Before the video training, the planner trains alone for pose_plan_steps steps of pose_plan_batch captions
+    # at pose_plan_lr (text2sign.plan_first): about a minute on a CPU, and the plan it gives is what sampling reads.
+    pose_plan_steps: int = 2000
+    pose_plan_batch: int = 32
+    pose_plan_lr: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -302,6 +307,9 @@ def validate(config: Config) -> None:
     need(m.pose_plan_width >= m.head_dim and m.pose_plan_width % m.head_dim == 0, "model.pose_plan_width",
          f"a positive multiple of model.head_dim ({m.head_dim}), e.g. 128")
     need(m.pose_plan_weight > 0.0, "model.pose_plan_weight", "a positive number, e.g. 1")
+    need(m.pose_plan_steps >= 0, "model.pose_plan_steps", "0 (no planner-only stage) or more, e.g. 2000")
+    need(m.pose_plan_batch >= 1, "model.pose_plan_batch", "at least 1")
+    need(m.pose_plan_lr > 0.0, "model.pose_plan_lr", "a positive number, e.g. 1e-3")
     need(not m.pose_plan or d.name == "synthetic", "model.pose_plan",
          "false for this corpus: the pose plan learns from keypoints, and only the synthetic corpus has them "
          "(no real corpus here ships poses)")

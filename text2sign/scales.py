@@ -51,6 +51,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "train.checkpoint_every": 1,
         "train.num_sample_prompts": 2,
         "ema.update_every": 1,
+        "model.pose_plan_steps": 20,
     },
     # A quick look on a laptop: minutes on a 2-core CPU, enough for the loss to fall and the signer to move.
     "small": {

@@ -223,7 +223,7 @@ def pose_plan_training(training: Training, batch: dict, context: Tensor, mask: T
                        dropped: Tensor) -> tuple[Callable[..., Tensor], Tensor | None]:
     """What the diffusion loss calls, and the pose plan's own loss (None without a pose plan).
 
-    The planner learns the true keypoints from the caption (mean squared error, image coordinates). The UNet
+    The planner learns the true keypoints from the caption (`PosePlanner.loss`). The UNet
     is shown the true skeleton (teacher forcing), so it learns to draw what it is shown from the first step,
     whatever the planner knows yet; a row whose caption was dropped is shown the plan of the empty text, as
     the unconditional half of guided sampling will be."""
@@ -231,8 +231,7 @@ def pose_plan_training(training: Training, batch: dict, context: Tensor, mask: T
     if planner is None:
         return training.forward, None
     truth = batch["keypoints"].to(training.device, non_blocking=True)
-    planned = planner(context, mask, truth.shape[1])
-    pose_loss = torch.nn.functional.mse_loss(planned.float(), truth.float())
+    pose_loss, planned = planner.loss(context, mask, truth)
     shown = torch.where(dropped.to(training.device)[:, None, None, None], planned.detach().to(truth.dtype), truth)
     return functools.partial(training.forward, keypoints=shown), pose_loss
 

@@ -23,6 +23,7 @@ from text2sign.config import Config, to_json
 from text2sign.data import DataError, build_dataset
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.distributed import World
+from text2sign.plan_first import plan_poses_first
 from text2sign.pipeline import TextToSign
 from text2sign.tracking import Tracker
 
@@ -167,6 +168,11 @@ def set_up(config: Config, run_dir: Path, tracker: Tracker, resume_from: Path | 
 
     splits = load_splits(config)
     model, ema_model = build_models(config, device)
+    if config.model.pose_plan and config.model.pose_plan_steps and resume_from is None:
+        # Before DDP wraps the model: every rank plans alike, and DDP's first broadcast makes sure of it.
+        first = plan_poses_first(config, model, ema_model, splits.train)
+        if world.is_main:
+            tracker.log_metrics(first, step=0)
     if world.rank:  # the same initial weights on every rank, but each its own dropout
         torch.manual_seed(tc.seed + 1000 * world.rank)
     ddp = None

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from text2sign.data import collate
+from text2sign.models.pose_plan import placement_of
 from text2sign.pipeline import generate
 from text2sign.text_reliance import losses_under_captions, shuffled_texts
 from text2sign.training_state import Training
@@ -31,7 +32,7 @@ def validation_losses(training: Training, text_gap: bool = True) -> dict[str, fl
     val_generator = torch.Generator().manual_seed(VAL_SEED)
     loader = DataLoader(val_set, batch_size=config.train.batch_size, collate_fn=collate,
                         num_workers=config.data.num_workers, worker_init_fn=leave_stop_signals_to_the_main_process)
-    totals, count = {"true": 0.0, "shuffled": 0.0, "pose": 0.0}, 0
+    totals, count = {"true": 0.0, "shuffled": 0.0, "error": 0.0, "motion_error": 0.0}, 0
     for batch in loader:  # in index order, so the i-th clip's wrong caption is wrong_captions[i]
         video = batch["video"].to(training.device, non_blocking=True).contiguous(memory_format=training.memory_format)
         captions = {"true": list(batch["texts"])}
@@ -42,24 +43,31 @@ def validation_losses(training: Training, text_gap: bool = True) -> dict[str, fl
         for name, loss in losses.items():
             totals[name] += loss.item() * len(video)
         if net.unet.pose_planner is not None:
-            totals["pose"] += pose_plan_error(net, batch).sum().item()
+            for name, errors in pose_plan_errors(net, batch).items():
+                totals[name] += errors.sum().item()
         count += len(video)
     training.model.train()
     metrics = {"val/loss": totals["true"] / count}
     if net.unet.pose_planner is not None:
-        metrics["val/pose_plan_error_px"] = totals["pose"] / count
+        metrics["val/pose_plan_error_px"] = totals["error"] / count
+        metrics["val/pose_plan_motion_error_px"] = totals["motion_error"] / count
     if wrong_captions is not None:
         metrics["val/text_loss_gap"] = (totals["shuffled"] - totals["true"]) / count
     return metrics
 
 
-def pose_plan_error(net, batch: dict) -> torch.Tensor:
-    """Per clip [B]: how far the keypoints planned from its caption are from its true ones, in pixels
-    (mean over frames and keypoints of the Euclidean distance)."""
+def pose_plan_errors(net, batch: dict) -> dict[str, torch.Tensor]:
+    """Per clip [B], in pixels (the mean over frames and keypoints of the Euclidean distance): how far the
+    keypoints planned from its caption are from its true ones ("error"), and the same with the planned pose
+    put at the clip's own placement ("motion_error": only what the caption decides)."""
     truth = batch["keypoints"]
     context, mask = net.encode(list(batch["texts"]))
-    planned = net.unet.pose_planner(context, mask, truth.shape[1]).float().cpu()
-    return (planned - truth).norm(dim=-1).mean(dim=(1, 2)) * net.config.data.image_size
+    planner = net.unet.pose_planner
+    body_pose = planner.body_pose(context, mask, truth.shape[1]).float().cpu()
+    neck, scale = placement_of(truth)
+    size = net.config.data.image_size
+    distance = lambda planned: (planned - truth).norm(dim=-1).mean(dim=(1, 2)) * size  # noqa: E731
+    return {"error": distance(planner.place(body_pose).float()), "motion_error": distance(neck + scale * body_pose)}
 
 
 def write_samples(training: Training, label: str) -> None:

@@ -12,14 +12,20 @@ few percent of the pixels, and in the two-caption probe it never did (docs/steer
 At sampling time the UNet gets the text only: the planner turns it into the skeleton. In training the UNet
 is shown the clip's true skeleton (teacher forcing) and the planner learns from the true keypoints by mean
 squared error; a corpus without keypoints cannot train this path (config validation says so).
+
+Where the signer stands and how big they are is not in the text. The planner therefore predicts the pose in
+the signer's own body units (keypoints relative to the neck, in shoulder half-widths), which the caption
+decides, and places it with one learnt placement (the corpus's mean neck position and body size), so the
+signers' differing placements do not blur what it learns from the caption.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from text2sign.data.render import KEYPOINT_NAMES
+from text2sign.data.render import KEYPOINT_NAMES, NECK, UNIT
 from text2sign.models.embeddings import sinusoidal_embedding
 from text2sign.models.frame_plan import RELATIVE_TIME_SCALE, FramePlanBlock
 
@@ -36,6 +42,7 @@ BONES: tuple[tuple[str, str], ...] = (
     ("left_wrist", "left_hand_tip"),
 )
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
+_NECK, _RIGHT_SHOULDER, _LEFT_SHOULDER = (KEYPOINT_NAMES.index(n) for n in ("neck", "right_shoulder", "left_shoulder"))
 # A bone is drawn as a Gaussian ridge this wide (standard deviation, in frame widths): about an arm's
 # radius in the synthetic signer, one pixel at 32x32.
 BONE_WIDTH = 0.03
@@ -45,7 +52,8 @@ class PosePlanner(nn.Module):
     """Caption tokens -> keypoints [B, T, K, 2] in [0, 1] image coordinates (x right, y down), per frame.
 
     One query per frame, carrying the frame's relative time, attends to the caption and to the other frames
-    (the same blocks as the frame plan); a linear head reads each frame's x and y of every keypoint.
+    (the same blocks as the frame plan); a linear head reads each frame's pose in body units, which the
+    learnt placement puts into the image.
     """
 
     def __init__(self, context_dim: int, width: int, depth: int, head_dim: int):
@@ -56,12 +64,18 @@ class PosePlanner(nn.Module):
         self.blocks = nn.ModuleList(FramePlanBlock(width, head_dim) for _ in range(depth))
         self.norm_out = nn.LayerNorm(width)
         self.out = nn.Linear(width, NUM_KEYPOINTS * 2)
-        # The untrained planner puts every keypoint at the centre of the frame: a calm start for the UNet.
+        # The untrained planner puts every keypoint at the neck: a calm start for the UNet.
         nn.init.zeros_(self.out.weight)
-        nn.init.constant_(self.out.bias, 0.5)
+        nn.init.zeros_(self.out.bias)
+        # Neck x, y and the shoulder half-width, as fractions of the frame; starts at the renderer's default signer.
+        self.placement = nn.Parameter(torch.tensor([NECK[0], NECK[1], UNIT]))
 
     def forward(self, context: Tensor, context_mask: Tensor, num_frames: int) -> Tensor:
         """context [B, L, D], context_mask [B, L] bool (a row with at least one True) -> [B, T, K, 2]."""
+        return self.place(self.body_pose(context, context_mask, num_frames))
+
+    def body_pose(self, context: Tensor, context_mask: Tensor, num_frames: int) -> Tensor:
+        """The planned pose in body units [B, T, K, 2]: relative to the neck, in shoulder half-widths."""
         times = torch.linspace(0.0, 1.0, num_frames, device=context.device) * RELATIVE_TIME_SCALE
         queries = self.time_in(sinusoidal_embedding(times, self.width).to(context.dtype))
         frames = queries.expand(context.shape[0], -1, -1)
@@ -69,6 +83,29 @@ class PosePlanner(nn.Module):
         for block in self.blocks:
             frames = block(frames, text, context_mask)
         return self.out(self.norm_out(frames)).unflatten(-1, (NUM_KEYPOINTS, 2))
+
+    def place(self, body_pose: Tensor) -> Tensor:
+        """Body units [B, T, K, 2] -> image coordinates, at the learnt placement."""
+        return self.placement[:2] + self.placement[2] * body_pose
+
+    def loss(self, context: Tensor, context_mask: Tensor, keypoints: Tensor) -> tuple[Tensor, Tensor]:
+        """The planner's training loss against true keypoints [B, T, K, 2] (a float32 scalar: mean squared error
+        of the body-unit pose, plus that of the placement), and the planned keypoints [B, T, K, 2]."""
+        body_pose = self.body_pose(context, context_mask, keypoints.shape[1]).float()
+        neck, scale = placement_of(keypoints.float())
+        true_placement = torch.cat([neck, scale], dim=-1).flatten(1)  # [B, 3]
+        pose_error = F.mse_loss(body_pose, (keypoints.float() - neck) / scale)
+        placement_error = F.mse_loss(self.placement.float().expand_as(true_placement), true_placement)
+        return pose_error + placement_error, self.place(body_pose)
+
+
+def placement_of(keypoints: Tensor) -> tuple[Tensor, Tensor]:
+    """Where a clip's signer stands: the neck [B, 1, 1, 2] and the shoulder half-width [B, 1, 1, 1], both in
+    image coordinates, from keypoints [B, T, K, 2] (the first frame: the body does not move)."""
+    first = keypoints[:, :1]
+    neck = first[:, :, _NECK : _NECK + 1]
+    scale = (first[:, :, _RIGHT_SHOULDER] - first[:, :, _LEFT_SHOULDER]).norm(dim=-1)[..., None, None] / 2
+    return neck, scale.clamp_min(1e-4)
 
 
 def pose_maps(keypoints: Tensor, size: int) -> Tensor:

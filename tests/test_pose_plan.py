@@ -1,0 +1,173 @@
+"""The pose plan (model.pose_plan): text -> keypoints -> a skeleton the UNet draws beside the noisy clip."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from mlproject.resolve import resolve_config
+from tests.corpus_builders import make_folder
+from tests.test_unet3d import CONTEXT_DIM, TINY, make_inputs, make_model
+from text2sign.config import ConfigError
+from text2sign.data.render import DEFAULT_APPEARANCE, KEYPOINT_NAMES, NECK, UNIT, render
+from text2sign.models import UNet3D
+from text2sign.models.pose_plan import BONES, PosePlanner, placement_of, pose_maps
+from text2sign.tracking import MemoryTracker
+from text2sign.trainer import pose_plan_training, train
+
+POSE_TINY = dataclasses.replace(TINY, pose_plan=True, pose_plan_width=16, pose_plan_depth=1)
+
+
+def test_each_bone_is_a_channel_that_is_bright_on_its_segment_and_dark_far_from_it():
+    keypoints = torch.full((1, 2, len(KEYPOINT_NAMES), 2), 0.5)
+    index = KEYPOINT_NAMES.index
+    keypoints[0, :, index("right_wrist")] = torch.tensor([0.25, 0.5])  # right forearm: elbow (0.5, 0.5) -> wrist
+    maps = pose_maps(keypoints, size=32)
+    assert maps.shape == (1, len(BONES), 2, 32, 32)
+    forearm = BONES.index(("right_elbow", "right_wrist"))
+    row = 16  # pixel centres at (i + 0.5) / 32: row 16 is y = 0.516, within a pixel of the segment
+    assert maps[0, forearm, 0, row, 10] > 0.8  # on the segment, between its ends
+    assert maps[0, forearm, 0, row, 2] < 0.05  # beyond the wrist
+    assert maps[0, forearm, 0, 2, 10] < 1e-6  # far above it
+    upper_arm = BONES.index(("right_shoulder", "right_elbow"))  # a point (all at the centre): one bright spot
+    assert maps[0, upper_arm, 0, row, 10] < 1e-6 and maps[0, upper_arm, 0, row, 15] > 0.7
+
+
+def test_placement_is_read_from_the_neck_and_the_shoulders():
+    _, keypoints = render(("MOTHER",), DEFAULT_APPEARANCE, 32, 4)
+    neck, scale = placement_of(torch.from_numpy(keypoints)[None])
+    assert neck.flatten().tolist() == pytest.approx(list(NECK), abs=1e-5)
+    assert scale.item() == pytest.approx(UNIT, rel=1e-4)
+
+
+def test_the_planner_gives_every_frame_its_own_pose_from_the_caption_and_starts_at_the_neck():
+    torch.manual_seed(0)
+    planner = PosePlanner(CONTEXT_DIM, width=16, depth=2, head_dim=8)
+    _, _, context, mask = make_inputs()
+    with torch.no_grad():
+        untrained = planner(context, mask, num_frames=5)
+    assert untrained.shape == (2, 5, len(KEYPOINT_NAMES), 2)
+    assert torch.allclose(untrained, torch.tensor(NECK).expand_as(untrained))  # a calm start: no skeleton yet
+    with torch.no_grad():
+        for parameter in planner.out.parameters():
+            parameter.normal_(std=0.1)
+        plan, other = planner(context, mask, 5), planner(torch.randn_like(context), mask, 5)
+    assert not torch.allclose(plan[:, 0], plan[:, 4])  # frames differ: each knows its moment
+    assert not torch.allclose(plan, other)  # and the caption decides the pose
+
+
+def test_the_planner_loss_ignores_where_the_signer_stands_when_the_pose_is_right():
+    """Two clips of one pose, one signer moved and scaled: a planner with the right body pose pays only for placement."""
+    torch.manual_seed(0)
+    planner = PosePlanner(CONTEXT_DIM, width=16, depth=1, head_dim=8)
+    _, keypoints = render(("MOTHER",), DEFAULT_APPEARANCE, 32, 4)
+    truth = torch.from_numpy(keypoints)[None]
+    moved = torch.tensor([0.52, 0.40]) + 1.1 * (truth - torch.tensor(NECK))
+    _, _, context, mask = make_inputs()
+    with torch.no_grad():  # make the head output exactly the true body pose
+        planner.out.bias.copy_(((truth[0, 0] - torch.tensor(NECK)) / UNIT).flatten())
+        body_pose = planner.body_pose(context[:1], mask[:1], 4)
+        loss_here, _ = planner.loss(context[:1], mask[:1], truth)
+        loss_moved, _ = planner.loss(context[:1], mask[:1], moved)
+    assert torch.allclose(body_pose[0, 0], (truth[0, 0] - torch.tensor(NECK)) / UNIT, atol=1e-5)
+    assert loss_here.item() == pytest.approx(((truth[0] - truth[0, :1]) / UNIT).pow(2).mean().item(), abs=1e-5)
+    placement_cost = ((torch.tensor([NECK[0], NECK[1], UNIT]) - torch.tensor([0.52, 0.40, 1.1 * UNIT])) ** 2).mean()
+    assert loss_moved.item() == pytest.approx(loss_here.item() + placement_cost.item(), abs=1e-5)
+
+
+def test_the_unet_reads_the_skeleton_beside_the_noisy_clip():
+    model = make_model(POSE_TINY)
+    assert model.conv_in.in_channels == 3 + len(BONES)
+    x, timesteps, context, mask = make_inputs()
+    keypoints = torch.rand(2, x.shape[2], len(KEYPOINT_NAMES), 2)
+    with torch.no_grad():
+        shown = model(x, timesteps, context, mask, keypoints)
+        other_pose = model(x, timesteps, context, mask, torch.rand_like(keypoints))
+        planned = model(x, timesteps, context, mask)
+        planned_by_hand = model(x, timesteps, context, mask, model.pose_planner(context, mask, x.shape[2]))
+    assert shown.shape == x.shape
+    assert not torch.allclose(shown, other_pose)  # the skeleton shown steers the prediction
+    assert torch.allclose(planned, planned_by_hand)  # no keypoints: the planner's, from the text
+
+
+def test_keypoints_for_a_unet_without_a_pose_plan_are_refused_and_off_adds_nothing():
+    plain = UNet3D(TINY, CONTEXT_DIM)
+    assert plain.pose_planner is None and plain.conv_in.in_channels == 3
+    x, timesteps, context, mask = make_inputs()
+    with pytest.raises(ValueError, match="model.pose_plan is off"):
+        plain(x, timesteps, context, mask, torch.rand(2, x.shape[2], len(KEYPOINT_NAMES), 2))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.pose_plan_depth=0", "model.pose_plan_depth: 0 is not allowed; it must be at least 1"),
+        ("model.pose_plan_width=12", "model.pose_plan_width: 12 is not allowed; it must be a positive multiple of model.head_dim"),
+        ("model.pose_plan_weight=0", "model.pose_plan_weight: 0.0 is not allowed; it must be a positive number"),
+    ],
+)
+def test_impossible_pose_plan_settings_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("baseline", "tiny", overrides=f"model.pose_plan=true {override}")
+
+
+def test_a_corpus_without_keypoints_cannot_train_a_pose_plan(tmp_path):
+    corpus = make_folder(tmp_path / "clips")
+    with pytest.raises(ConfigError, match="model.pose_plan: True is not allowed; it must be false for this corpus"):
+        resolve_config("baseline", "tiny", overrides=f"model.pose_plan=true data.name=folder:{corpus}")
+
+
+def test_training_shows_the_true_skeleton_and_dropped_captions_the_plan_of_their_empty_text():
+    torch.manual_seed(0)
+    unet = make_model(POSE_TINY)
+    seen = {}
+    training = SimpleNamespace(model=SimpleNamespace(unet=unet), device=torch.device("cpu"),
+                               forward=lambda *args, keypoints=None: seen.setdefault("keypoints", keypoints))
+    x, timesteps, context, mask = make_inputs()
+    truth = torch.rand(2, x.shape[2], len(KEYPOINT_NAMES), 2)
+    denoiser, pose_loss = pose_plan_training(training, {"keypoints": truth}, context, mask, torch.tensor([False, True]))
+    denoiser(x, timesteps, context, mask)
+    with torch.no_grad():
+        plan = unet.pose_planner(context, mask, x.shape[2])
+    assert torch.equal(seen["keypoints"][0], truth[0])  # teacher forcing
+    assert torch.allclose(seen["keypoints"][1], plan[1])  # the dropped caption: what sampling's unconditional half sees
+    pose_loss.backward()
+    assert pose_loss.item() > 0 and unet.pose_planner.out.weight.grad.abs().sum() > 0
+
+
+def test_a_pose_plan_run_logs_the_plan_s_loss_and_errors(tmp_path):
+    config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true train.epochs=1")
+    tracker = MemoryTracker()
+    result = train(config, tmp_path / "run", tracker, progress=False)
+    assert [step for step, _ in tracker.history("train/pose_loss")] == list(range(1, result.steps + 1))
+    assert all(value > 0 for _, value in tracker.history("train/pose_loss"))
+    assert [step for step, _ in tracker.history("pose_plan/first_loss")] == [0]  # the planner-only stage
+    for key in ("val/pose_plan_error_px", "val/pose_plan_motion_error_px"):
+        assert [step for step, _ in tracker.history(key)] == [step for step, _ in tracker.history("val/loss")], key
+
+
+def test_plan_first_teaches_the_planner_alone_and_starts_the_ema_from_it():
+    from text2sign.data import build_dataset
+    from text2sign.plan_first import plan_poses_first
+    from text2sign.training_state import build_models
+
+    config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true model.pose_plan_steps=60 model.pose_plan_batch=8")
+    model, ema_model = build_models(config, torch.device("cpu"))
+    train_set = build_dataset(config.data, "train")
+    unet_before = {k: v.clone() for k, v in model.unet.state_dict().items() if not k.startswith("pose_planner.")}
+    texts = [train_set[i]["text"] for i in range(8)]
+    truth = torch.stack([train_set[i]["keypoints"] for i in range(8)])
+    with torch.no_grad():
+        before, _ = model.unet.pose_planner.loss(*model.encode(texts), truth)
+    metrics = plan_poses_first(config, model, ema_model, train_set)
+    with torch.no_grad():
+        after, _ = model.unet.pose_planner.loss(*model.encode(texts), truth)
+    assert after < 0.5 * before and metrics["pose_plan/first_loss"] > 0 and metrics["pose_plan/first_s"] > 0
+    for key, value in model.unet.pose_planner.state_dict().items():
+        assert torch.equal(value, ema_model.unet.pose_planner.state_dict()[key]), key
+    for key, value in model.unet.state_dict().items():  # the video model is untouched
+        if key in unet_before:
+            assert torch.equal(value, unet_before[key]), key
