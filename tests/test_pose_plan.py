@@ -52,7 +52,7 @@ def test_the_planner_gives_every_frame_its_own_pose_from_the_caption_and_starts_
     assert untrained.shape == (2, 5, len(KEYPOINT_NAMES), 2)
     assert torch.allclose(untrained, torch.tensor(NECK).expand_as(untrained))  # a calm start: no skeleton yet
     with torch.no_grad():
-        for parameter in planner.out.parameters():
+        for parameter in planner.frames.out.parameters():
             parameter.normal_(std=0.1)
         plan, other = planner(context, mask, 5), planner(torch.randn_like(context), mask, 5)
     assert not torch.allclose(plan[:, 0], plan[:, 4])  # frames differ: each knows its moment
@@ -68,7 +68,7 @@ def test_the_planner_loss_ignores_where_the_signer_stands_when_the_pose_is_right
     moved = torch.tensor([0.52, 0.40]) + 1.1 * (truth - torch.tensor(NECK))
     _, _, context, mask = make_inputs()
     with torch.no_grad():  # make the head output exactly the true body pose
-        planner.out.bias.copy_(((truth[0, 0] - torch.tensor(NECK)) / UNIT).flatten())
+        planner.frames.out.bias.copy_(((truth[0, 0] - torch.tensor(NECK)) / UNIT).flatten())
         body_pose = planner.body_pose(context[:1], mask[:1], 4)
         loss_here, _ = planner.loss(context[:1], mask[:1], truth)
         loss_moved, _ = planner.loss(context[:1], mask[:1], moved)
@@ -135,7 +135,7 @@ def test_training_shows_the_true_skeleton_and_dropped_captions_the_plan_of_their
     assert torch.equal(seen["keypoints"][0], truth[0])  # teacher forcing
     assert torch.allclose(seen["keypoints"][1], plan[1])  # the dropped caption: what sampling's unconditional half sees
     pose_loss.backward()
-    assert pose_loss.item() > 0 and unet.pose_planner.out.weight.grad.abs().sum() > 0
+    assert pose_loss.item() > 0 and unet.pose_planner.frames.out.weight.grad.abs().sum() > 0
 
 
 def test_a_pose_plan_run_logs_the_plan_s_loss_and_errors(tmp_path):

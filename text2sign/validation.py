@@ -65,9 +65,11 @@ def pose_plan_errors(net, batch: dict) -> dict[str, torch.Tensor]:
     planner = net.unet.pose_planner
     body_pose = planner.body_pose(context, mask, truth.shape[1]).float().cpu()
     neck, scale = placement_of(truth)
-    size = net.config.data.image_size
-    distance = lambda planned: (planned - truth).norm(dim=-1).mean(dim=(1, 2)) * size  # noqa: E731
-    return {"error": distance(planner.place(body_pose).float()), "motion_error": distance(neck + scale * body_pose)}
+
+    def pixels_off(planned: torch.Tensor) -> torch.Tensor:
+        return (planned - truth).norm(dim=-1).mean(dim=(1, 2)) * net.config.data.image_size
+
+    return {"error": pixels_off(planner.place(body_pose).float()), "motion_error": pixels_off(neck + scale * body_pose)}
 
 
 def write_samples(training: Training, label: str) -> None:

@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from text2sign.data.render import KEYPOINT_NAMES, NECK, UNIT
-from text2sign.models.embeddings import sinusoidal_embedding
-from text2sign.models.frame_plan import RELATIVE_TIME_SCALE, FramePlanBlock
+from text2sign.models.frame_plan import FramePlanner
 
 # The skeleton's segments, one input channel each, so the UNet tells left from right and upper arm from hand.
 BONES: tuple[tuple[str, str], ...] = (
@@ -52,21 +51,17 @@ class PosePlanner(nn.Module):
     """Caption tokens -> keypoints [B, T, K, 2] in [0, 1] image coordinates (x right, y down), per frame.
 
     One query per frame, carrying the frame's relative time, attends to the caption and to the other frames
-    (the same blocks as the frame plan); a linear head reads each frame's pose in body units, which the
+    (the frame plan's transformer, `FramePlanner`); its output is each frame's pose in body units, which the
     learnt placement puts into the image.
     """
 
     def __init__(self, context_dim: int, width: int, depth: int, head_dim: int):
         super().__init__()
-        self.width = width
-        self.text_in = nn.Linear(context_dim, width)
-        self.time_in = nn.Linear(width, width)
-        self.blocks = nn.ModuleList(FramePlanBlock(width, head_dim) for _ in range(depth))
-        self.norm_out = nn.LayerNorm(width)
-        self.out = nn.Linear(width, NUM_KEYPOINTS * 2)
+        # The frame plan's transformer, its output a pose (x and y of every keypoint) instead of a conditioning vector.
+        self.frames = FramePlanner(context_dim, width, NUM_KEYPOINTS * 2, depth, head_dim)
         # The untrained planner puts every keypoint at the neck: a calm start for the UNet.
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.frames.out.weight)
+        nn.init.zeros_(self.frames.out.bias)
         # Neck x, y and the shoulder half-width, as fractions of the frame; starts at the renderer's default signer.
         self.placement = nn.Parameter(torch.tensor([NECK[0], NECK[1], UNIT]))
 
@@ -76,13 +71,7 @@ class PosePlanner(nn.Module):
 
     def body_pose(self, context: Tensor, context_mask: Tensor, num_frames: int) -> Tensor:
         """The planned pose in body units [B, T, K, 2]: relative to the neck, in shoulder half-widths."""
-        times = torch.linspace(0.0, 1.0, num_frames, device=context.device) * RELATIVE_TIME_SCALE
-        queries = self.time_in(sinusoidal_embedding(times, self.width).to(context.dtype))
-        frames = queries.expand(context.shape[0], -1, -1)
-        text = self.text_in(context)
-        for block in self.blocks:
-            frames = block(frames, text, context_mask)
-        return self.out(self.norm_out(frames)).unflatten(-1, (NUM_KEYPOINTS, 2))
+        return self.frames(context, context_mask, num_frames).unflatten(-1, (NUM_KEYPOINTS, 2))
 
     def place(self, body_pose: Tensor) -> Tensor:
         """Body units [B, T, K, 2] -> image coordinates, at the learnt placement."""
