@@ -171,3 +171,43 @@ def test_plan_first_teaches_the_planner_alone_and_starts_the_ema_from_it():
     for key, value in model.unet.state_dict().items():  # the video model is untouched
         if key in unet_before:
             assert torch.equal(value, unet_before[key]), key
+
+
+def test_generation_can_draw_given_skeletons_and_evaluation_reads_them_as_the_true_pose_reading(tmp_path):
+    import math
+
+    from evaluation.evaluate import EvalSettings, Judges, evaluate_model
+    from evaluation.train_recognizer import train_recognizer
+    from text2sign.checkpoint import load_checkpoint
+    from text2sign.data import build_dataset
+    from text2sign.diffusion import GaussianDiffusion
+    from text2sign.pipeline import TextToSign, generate
+
+    config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true train.epochs=1")
+    result = train(config, tmp_path / "run", MemoryTracker(), progress=False)
+    model, _ = TextToSign.for_inference(config, load_checkpoint(result.last_checkpoint))
+    diffusion = GaussianDiffusion(config.diffusion)
+    test = build_dataset(config.data, "test")
+    texts, truth = test.texts[:2], torch.stack([test[i]["keypoints"] for i in range(2)])
+    settings = dict(num_frames=config.data.num_frames, image_size=config.data.image_size, guidance_scale=2.0,
+                    steps=2, sampler="ddim", seed=0)
+    planned = generate(model, diffusion, texts, **settings)
+    drawn = generate(model, diffusion, texts, **settings, keypoints=truth)
+    assert drawn.shape == planned.shape and not torch.allclose(drawn, planned)
+
+    recognizer, _ = train_recognizer(config.data, epochs=1, batch_size=2, lr=1e-3, seed=0, width=16, progress=False)
+    evaluation = evaluate_model(model, diffusion, config,
+                                EvalSettings(num_videos=2, steps=2, batch_size=2, steering=False, guidance_sweep=()),
+                                Judges(recognizer=recognizer), torch.device("cpu"), progress=False)
+    for key in ("eval/backtranslation_wer_true_pose", "eval/backtranslation_bleu4_true_pose"):
+        assert math.isfinite(evaluation.metrics[key]), key
+
+
+def test_skeletons_for_a_model_without_a_pose_plan_are_refused():
+    from text2sign.diffusion import GaussianDiffusion
+    from text2sign.pipeline import TextToSign, generate
+
+    config = resolve_config("baseline", "tiny")
+    with pytest.raises(ValueError, match="model.pose_plan is off"):
+        generate(TextToSign(config), GaussianDiffusion(config.diffusion), ["a"], num_frames=4, image_size=16,
+                 guidance_scale=1.0, steps=1, sampler="ddim", keypoints=torch.rand(1, 4, len(KEYPOINT_NAMES), 2))

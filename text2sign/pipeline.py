@@ -85,9 +85,14 @@ def generate(
     seed: int = 0,
     autocast_dtype: torch.dtype | None = None,
     shared_noise: bool = False,
+    keypoints: Tensor | None = None,
 ) -> Tensor:
     """Videos [B, 3, T, H, W] in [-1, 1] for `texts`, reproducible from `seed` on any device.
-    `shared_noise`: every text starts from the same noise, so the videos differ only by their text."""
+    `shared_noise`: every text starts from the same noise, so the videos differ only by their text.
+    `keypoints` [B, T, K, 2], for a pose-plan model only: draw these skeletons instead of the ones planned from
+    the texts (evaluation's ground-truth-pose reading; guidance's unconditional half keeps the empty text's plan)."""
+    if keypoints is not None and model.unet.pose_planner is None:
+        raise ValueError("keypoints given to a model without a pose plan (model.pose_plan is off)")
     was_training = model.training
     model.eval()
     device = next(model.unet.parameters()).device
@@ -96,7 +101,7 @@ def generate(
     generator = torch.Generator().manual_seed(seed)
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         videos = diffusion.sample(
-            model,
+            model if keypoints is None else _drawing(model, keypoints),
             context,
             mask,
             null_context,
@@ -110,3 +115,15 @@ def generate(
         )
     model.train(was_training)
     return videos.float()
+
+
+def _drawing(model: TextToSign, keypoints: Tensor):
+    """A denoiser that shows the UNet `keypoints` [B, T, K, 2] for the first B rows of a batch (the texts) and
+    the planner's skeletons for the rest (the empty text of classifier-free guidance)."""
+
+    def denoise(x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+        planned = model.unet.pose_planner(context, context_mask, x.shape[2])
+        shown = torch.cat([keypoints.to(planned), planned[len(keypoints):]])
+        return model(x, timesteps, context, context_mask, keypoints=shown)
+
+    return denoise
