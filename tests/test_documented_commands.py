@@ -61,8 +61,8 @@ def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[st
         words[2] = str(REPO) if words[2] == "." else words[2]
     adapted = []
     for word in words:
-        word = re.sub(r"^(scale=|--scale=?)(small|full)$", r"\1tiny", word)
-        word = re.sub(r"^(small|full)$", "tiny", word) if adapted and adapted[-1] == "--scale" else word
+        word = re.sub(r"^(scale=|--scale=?)(small|medium|full)$", r"\1tiny", word)
+        word = re.sub(r"^(small|medium|full)$", "tiny", word) if adapted and adapted[-1] == "--scale" else word
         word = re.sub(r"^seeds=\d+$", "seeds=1", word)
         word = re.sub(r"^epochs=(\d+)$", lambda m: f"epochs={min(int(m.group(1)), 2)}", word)
         word = word.replace("device=cuda", "device=cpu")
