@@ -234,13 +234,25 @@ def evaluate_model(
         if settings.steering or settings.guidance_sweep:
             tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {recognizer_status}"
 
+    picture_metrics, picture_tags = _picture_metrics(judges, generated, real, rows, settings.batch_size)
+    metrics.update(picture_metrics)
+    tags.update(picture_tags)
+
+    return EvalResult(metrics, tags, rows, generated, real, sweep)
+
+
+def _picture_metrics(judges: Judges, generated: Tensor, real: Tensor, rows: list[dict[str, object]],
+                     batch_size: int) -> tuple[dict[str, float], dict[str, str]]:
+    """FVD, ST-LPIPS and LPIPS of the generated set against the real clips (each per-video score also into
+    `rows`), or the status tag that says why one is missing."""
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
     if judges.i3d is not None:
-        fvd_metrics, fvd_tags = _fvd_metrics(judges.i3d, real, generated, settings.batch_size)
+        fvd_metrics, fvd_tags = _fvd_metrics(judges.i3d, real, generated, batch_size)
         metrics.update(fvd_metrics)
         tags.update(fvd_tags)
     else:
         tags["eval/fvd_status"] = judges.fvd_status
-
     for name, model, status in (("stlpips", judges.stlpips, judges.stlpips_status),
                                 ("lpips", judges.lpips, judges.lpips_status)):
         if model is None:
@@ -250,8 +262,7 @@ def evaluate_model(
         metrics[f"eval/{name}"] = float(scores.mean())
         for row, value in zip(rows, scores.tolist()):
             row[name] = value
-
-    return EvalResult(metrics, tags, rows, generated, real, sweep)
+    return metrics, tags
 
 
 def _pose_errors(names: list[str], read_poses: np.ndarray, samples: list[dict]) -> list[float]:

@@ -11,7 +11,6 @@ learning during the video training, from every batch.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 
@@ -48,7 +47,7 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
         optimizer.step()
         losses.append(loss.detach())
     if ema_model is not None:
-        ema_model.unet.pose_planner.load_state_dict(copy.deepcopy(planner.state_dict()))
+        ema_model.unet.pose_planner.load_state_dict(planner.state_dict())  # copies the tensors
     tail = losses[-max(1, len(losses) // 10):]
     return {"pose_plan/first_loss": torch.stack(tail).mean().item(), "pose_plan/first_s": time.perf_counter() - started}
 
