@@ -251,11 +251,22 @@ class MLflowTracker:
             with Image.open(local_path) as image:
                 self.client.log_image(self.run_id, image.convert("RGB"), key=key, step=step)
         elif kind == "dataset":
-            self.client.log_inputs(self.run_id, datasets=[dataset_input(**payload)])
+            self._log_dataset(dataset_input(**payload))
         elif kind == "status":
             self.client.set_terminated(self.run_id, payload)
         else:
             raise ValueError(f"unknown tracking record kind {kind!r}")
+
+    def _log_dataset(self, dataset: DatasetInput) -> None:
+        # MLflow's SQL store looks a dataset up, then inserts it. Runs started together in one experiment
+        # race between the two, and the loser is refused by the unique key although the row it wanted now
+        # exists; a second try finds that row and only links the run to it.
+        try:
+            self.client.log_inputs(self.run_id, datasets=[dataset])
+        except MlflowException as error:
+            if not _lost_dataset_race(error):
+                raise
+            self.client.log_inputs(self.run_id, datasets=[dataset])
 
     def _note_failure(self, error: BaseException) -> None:
         now = time.monotonic()
@@ -303,6 +314,11 @@ def dataset_input(split: str, corpus: str, digest: str, size: int) -> DatasetInp
     dataset = Dataset(name=DataSpec.from_text(corpus).slug, digest=digest, source_type="local",
                       source=json.dumps({"uri": corpus}), profile=json.dumps({"num_rows": size}))
     return DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, split)])
+
+
+def _lost_dataset_race(error: MlflowException) -> bool:
+    text = str(error).lower()
+    return "datasets" in text and ("unique constraint" in text or "duplicate key" in text)
 
 
 def _count(n: int, thing: str) -> str:

@@ -178,3 +178,51 @@ def test_without_holding_an_unavailable_store_raises_at_once(store):
 ])
 def test_only_an_unavailable_store_is_retried(error, retry):
     assert is_unavailable(error) is retry
+
+
+class RacedClient:
+    """A real MlflowClient whose first `log_inputs` loses the race that parallel runs in one experiment run:
+    a sibling run inserts the same dataset between this run's lookup and its insert."""
+
+    def __init__(self, client: MlflowClient, sibling_run_id: str, error: str):
+        self._client, self.sibling_run_id, self.error, self.attempts = client, sibling_run_id, error, 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def log_inputs(self, run_id, datasets):
+        self.attempts += 1
+        if self.attempts == 1:
+            self._client.log_inputs(self.sibling_run_id, datasets=datasets)
+            raise MlflowException(self.error, error_code=INVALID_PARAMETER_VALUE)
+        return self._client.log_inputs(run_id, datasets=datasets)
+
+
+RACE_ERRORS = [
+    "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest",
+    '(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "dataset_pk" '
+    "DETAIL: Key (experiment_id, name, digest) already exists. [SQL: INSERT INTO datasets ...]",
+]
+
+
+@pytest.mark.parametrize("error", RACE_ERRORS, ids=["sqlite", "postgresql"])
+def test_a_run_that_loses_the_dataset_insert_race_to_a_sibling_still_records_its_dataset(store, error):
+    _, client, experiment = store
+    run_id, sibling = (client.create_run(experiment).info.run_id for _ in range(2))
+    raced = RacedClient(client, sibling, error)
+    tracker = MLflowTracker(run_id, raced, hold_when_unavailable=True, retry_after_s=0)
+    digest = f"race{error[:3]}"
+    tracker.log_dataset("train", "synthetic", digest, 16)
+    assert raced.attempts == 2 and not tracker.pending and tracker.outage is None
+    for run in (run_id, sibling):
+        assert [d.dataset.digest for d in client.get_run(run).inputs.dataset_inputs] == [digest]
+
+
+def test_any_other_refused_dataset_is_raised_not_retried(store):
+    _, client, experiment = store
+    run_id, sibling = (client.create_run(experiment).info.run_id for _ in range(2))
+    raced = RacedClient(client, sibling, "INVALID_PARAMETER_VALUE: dataset name too long")
+    tracker = MLflowTracker(run_id, raced, hold_when_unavailable=True, retry_after_s=0)
+    with pytest.raises(MlflowException, match="too long"):
+        tracker.log_dataset("train", "synthetic", "other", 16)
+    assert raced.attempts == 1
