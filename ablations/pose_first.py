@@ -1,9 +1,10 @@
-"""Pose first: text -> keypoints -> video (model.pose_plan); needs a corpus with keypoints (the synthetic one).
+"""Pose first, required: text -> keypoints -> video (model.pose_plan=true), refused on a corpus without keypoints.
 
-The baseline's pixel model, with a pose planner in front: a small transformer turns the caption into the
+The pose plan is already on by default wherever the corpus has keypoints (the synthetic one); naming this
+ablation makes it a requirement, so a run on a corpus without keypoints stops with an error instead of
+training the pixel model (`pixel_only`). The planner is a small transformer that turns the caption into the
 signer's keypoints in every frame, and the UNet draws the clip with that skeleton as extra input channels
-(text2sign/models/pose_plan.py). The text still enters only through the text encoder, and the UNet keeps its
-cross-attention to it. Everything else is the baseline's, so the two compare in one study.
+(text2sign/models/pose_plan.py). The text still enters only through the text encoder.
 """
 
 overrides = {

@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"device: got {args.device!r}, expected cuda or cpu.")
         if args.text_encoder not in ("config", "random"):
             raise ConfigError(f"text_encoder: got {args.text_encoder!r}, expected config or random.")
-        config = resolve_config("baseline", args.scale, overrides=f"train.device={args.device} {args.overrides}")
+        # The pixel model: diffusers' UNet is matched to it; the pose plan's planner and skeleton channels have
+        # no counterpart there (`-P overrides=model.pose_plan=true` measures ours with them).
+        config = resolve_config("pixel_only", args.scale, overrides=f"train.device={args.device} {args.overrides}")
         settings = BenchSettings(steps=max(1, non_negative_int("steps", args.steps)),
                                  warmup_steps=non_negative_int("warmup_steps", args.warmup_steps),
                                  sample_videos=max(1, non_negative_int("sample_videos", args.sample_videos)),

@@ -16,17 +16,28 @@ def resolve_config(
     data: str = "synthetic",
     overrides: str = "",
 ) -> Config:
-    """Build and validate the config of one run; raises ConfigError with the fix in its message."""
+    """Build and validate the config of one run; raises ConfigError with the fix in its message.
+
+    The pose plan (text -> keypoints -> video) is on wherever the corpus has keypoints to learn it from,
+    unless the ablation or the overrides say otherwise: without it the pixel model's videos ignore their
+    text on every budget measured (docs/steering.md). `pixel_only` is the model without it.
+    """
     config = apply_overrides(Config(), scale_overrides(scale), source=f"scale {scale!r}")
-    config = apply_overrides(config, load_ablation(ablation), source=f"ablation {ablation_name(ablation)!r}")
+    chosen = load_ablation(ablation)
+    config = apply_overrides(config, chosen, source=f"ablation {ablation_name(ablation)!r}")
     explicit: dict[str, object] = {"data.name": data, "train.seed": seed}
     if epochs not in (None, ""):
         explicit["train.epochs"] = epochs
     config = apply_overrides(config, explicit, source="parameters")
-    config = apply_overrides(config, parse_overrides(overrides), source="overrides")
+    requested = parse_overrides(overrides)
+    config = apply_overrides(config, requested, source="overrides")
+    chosen |= requested
     # A corpus path is made absolute once, here: the params, the `dataset` tag, a later evaluation
     # and a resume from another folder then all name the same corpus.
-    config = apply_overrides(config, {"data.name": str(parse_data_spec(config.data.name))}, source="parameters")
+    spec = parse_data_spec(config.data.name)
+    config = apply_overrides(config, {"data.name": str(spec)}, source="parameters")
+    if "model.pose_plan" not in chosen:
+        config = apply_overrides(config, {"model.pose_plan": spec.has_keypoints}, source="the corpus")
     validate(config)
     return config
 

@@ -120,6 +120,23 @@ def test_a_corpus_without_keypoints_cannot_train_a_pose_plan(tmp_path):
         resolve_config("baseline", "tiny", overrides=f"model.pose_plan=true data.name=folder:{corpus}")
 
 
+def test_the_pose_plan_is_on_where_the_corpus_has_keypoints_unless_the_ablation_or_overrides_say_no(tmp_path):
+    corpus = make_folder(tmp_path / "clips")
+    assert resolve_config("baseline", "tiny").model.pose_plan
+    assert resolve_config("text_finetuned", "full").model.pose_plan
+    assert not resolve_config("pixel_only", "tiny").model.pose_plan
+    assert not resolve_config("baseline", "tiny", overrides="model.pose_plan=false").model.pose_plan
+    assert not resolve_config("baseline", "tiny", data=f"folder:{corpus}").model.pose_plan
+    assert not resolve_config("baseline", "tiny", overrides=f"data.name=folder:{corpus}").model.pose_plan
+
+
+def test_pose_first_requires_the_pose_plan_so_a_corpus_without_keypoints_is_refused(tmp_path):
+    corpus = make_folder(tmp_path / "clips")
+    assert resolve_config("pose_first", "tiny").model.pose_plan
+    with pytest.raises(ConfigError, match="model.pose_plan: True is not allowed"):
+        resolve_config("pose_first", "tiny", data=f"folder:{corpus}")
+
+
 def test_training_shows_the_true_skeleton_and_dropped_captions_the_plan_of_their_empty_text():
     torch.manual_seed(0)
     unet = make_model(POSE_TINY)
@@ -207,7 +224,7 @@ def test_skeletons_for_a_model_without_a_pose_plan_are_refused():
     from text2sign.diffusion import GaussianDiffusion
     from text2sign.pipeline import TextToSign, generate
 
-    config = resolve_config("baseline", "tiny")
+    config = resolve_config("pixel_only", "tiny")
     with pytest.raises(ValueError, match="model.pose_plan is off"):
         generate(TextToSign(config), GaussianDiffusion(config.diffusion), ["a"], num_frames=4, image_size=16,
                  guidance_scale=1.0, steps=1, sampler="ddim", keypoints=torch.rand(1, 4, len(KEYPOINT_NAMES), 2))
