@@ -24,8 +24,9 @@ corpora lack some: none has keypoints (no pose metric), How2Sign has no glosses 
 
 from __future__ import annotations
 
+
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,9 @@ def evaluate_model(
     device: torch.device, progress: bool = True,
 ) -> EvalResult:
     """Generate for the test split's texts and compute every available metric on that one set."""
-    test = build_dataset(config.data, "test")
+    # Asking for more videos than the run's test split asks the corpus for more of its test split: the
+    # synthetic corpus draws them (its first test_size sentences unchanged), a real one gives what it holds.
+    test = build_dataset(replace(config.data, test_size=max(config.data.test_size, settings.num_videos)), "test")
     n = min(settings.num_videos, len(test))
     if n < 2:
         raise ValueError(f"evaluation needs at least 2 test videos; num_videos={settings.num_videos}, test split has {len(test)}")

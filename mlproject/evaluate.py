@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     parser = argparse.ArgumentParser(prog="python -m mlproject.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--run-id", default="")
     parser.add_argument("--model-uri", default="", help="runs:/<id>, models:/<name>/<version> or models:/<name>@<alias>")
-    parser.add_argument("--num-videos", default="0", help="test texts to generate for; 0 = the whole test split")
+    parser.add_argument("--num-videos", default="0", help="test texts to generate for; 0 = the run's data.test_size. More asks the corpus for more of its "
+                        "test split (the synthetic corpus draws them; a real one gives what it holds)")
     parser.add_argument("--sampler", default="", help="ddim | dpmsolver++ (default: the run's)")
     parser.add_argument("--steps", default="0", help="sampling steps (default: the run's)")
     parser.add_argument("--guidance", default="", help="classifier-free guidance scale (default: the run's)")

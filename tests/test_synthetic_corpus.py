@@ -341,3 +341,22 @@ def test_signer_variation_is_checked_and_named_in_the_split_digest(tmp_path):
     texts = ["a", "b"]
     assert split_digest(DataConfig(), texts) == split_digest(DataConfig(signer_variation=1.0), texts)
     assert split_digest(DataConfig(signer_variation=0.0), texts) != split_digest(DataConfig(), texts)
+
+
+def test_evaluation_asked_for_more_videos_than_the_test_split_draws_more_test_sentences_keeping_the_first():
+    # Corpus BLEU-4 on a few short sentences hangs on one or two 4-gram matches; a run's test split can be
+    # widened at evaluation without retraining, and the clips it was evaluated on before stay in the set.
+    from evaluation.evaluate import EvalSettings, Judges, evaluate_model
+    from mlproject.resolve import resolve_config
+    from text2sign.data import build_dataset
+    from text2sign.diffusion import GaussianDiffusion
+    from text2sign.pipeline import TextToSign
+
+    config = resolve_config("pixel_only", "tiny")
+    widened = config.data.test_size + 3
+    evaluation = evaluate_model(TextToSign(config).eval(), GaussianDiffusion(config.diffusion), config,
+                                EvalSettings(num_videos=widened, steps=1, batch_size=4, steering=False, guidance_sweep=()),
+                                Judges(recognizer_status="unused"), torch.device("cpu"), progress=False)
+    texts = [row["text"] for row in evaluation.per_video]
+    assert len(texts) == widened and evaluation.real.shape[0] == widened
+    assert texts[: config.data.test_size] == build_dataset(config.data, "test").texts

@@ -71,7 +71,9 @@ SCALES: dict[str, dict[str, Any]] = {
         **_CPU_CLIPS_AND_NETWORK,
         "data.train_size": 2048,
         "data.val_size": 64,
-        "data.test_size": 32,
+        # Corpus BLEU-4 needs 4-gram matches, and only a quarter of the synthetic sentences have 4 glosses: on
+        # 32 test clips two seeds at about the same WER (0.34, 0.39) scored 49.3 and 0 (two matches and none).
+        "data.test_size": 128,
         "train.warmup_steps": 50,
         "train.epochs": 8,
         "train.log_every": 10,
