@@ -24,7 +24,6 @@ corpora lack some: none has keypoints (no pose metric), How2Sign has no glosses 
 
 from __future__ import annotations
 
-
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path

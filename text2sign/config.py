@@ -280,7 +280,7 @@ def validate(config: Config) -> None:
     d, m, diff, t, e, tr = config.data, config.model, config.diffusion, config.text, config.ema, config.train
     from text2sign.data.spec import parse_data_spec  # here: text2sign.data imports this module
 
-    parse_data_spec(d.name)
+    spec = parse_data_spec(d.name)
     need(bool(d.cache_dir.strip()), "data.cache_dir", "a folder, or 'none' to decode clips every time")
     need(d.num_frames >= 2, "data.num_frames", "at least 2 (a video needs motion)")
     need(d.image_size >= 8, "data.image_size", "at least 8")
@@ -310,7 +310,7 @@ def validate(config: Config) -> None:
     need(m.pose_plan_steps >= 0, "model.pose_plan_steps", "0 (no planner-only stage) or more, e.g. 2000")
     need(m.pose_plan_batch >= 1, "model.pose_plan_batch", "at least 1")
     need(m.pose_plan_lr > 0.0, "model.pose_plan_lr", "a positive number, e.g. 1e-3")
-    need(not m.pose_plan or d.name == "synthetic", "model.pose_plan",
+    need(not m.pose_plan or spec.has_keypoints, "model.pose_plan",
          "false for this corpus: the pose plan learns from keypoints, and only the synthetic corpus has them "
          "(no real corpus here ships poses)")
     need(m.transformer_depth >= 1, "model.transformer_depth", "at least 1")
