@@ -48,6 +48,7 @@ class EvaluateRequest:
     strict: bool = False
     device: str = "auto"
     steering: bool = True
+    steering_videos: int = EvalSettings.steering_videos
     # None ("auto"): EvalSettings' scales, or 1 alone for a run trained without caption dropout. The
     # evaluation at the end of training runs none: the sweep generates the test set ~2.5 times over,
     # a tuning aid for the evaluate entry point rather than a fixed cost on every run of a study.
@@ -71,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     parser.add_argument("--strict", default="false", help="true: a metric that cannot be computed is an error")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steering", default="true", help="also generate from empty and shuffled texts (eval/steer_*)")
+    parser.add_argument("--steering-videos", default=str(EvalSettings.steering_videos),
+                        help="the steering check on the first N of the evaluated texts; 0 = all of them")
     parser.add_argument("--guidance-sweep", default="auto",
                         help="comma-separated guidance scales to compare; auto: "
                              f"{','.join(f'{g:g}' for g in EvalSettings.guidance_sweep)} (1 alone for a run trained "
@@ -87,7 +90,8 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
         sampler=args.sampler, steps=non_negative_int("steps", args.steps), guidance=optional_float("guidance", args.guidance),
         seed=non_negative_int("seed", args.seed), batch_size=non_negative_int("batch_size", args.batch_size),
         strict=flag("strict", args.strict), device=args.device,
-        steering=flag("steering", args.steering), guidance_sweep=parse_scales(args.guidance_sweep),
+        steering=flag("steering", args.steering), steering_videos=non_negative_int("steering_videos", args.steering_videos),
+        guidance_sweep=parse_scales(args.guidance_sweep),
     )
     if request.batch_size < 1:
         raise ConfigError("batch_size: must be at least 1.")
@@ -229,6 +233,7 @@ def _settings_for(request: EvaluateRequest, config, run_id: str) -> EvalSettings
         steps=request.steps or config.diffusion.sample_steps,
         guidance=config.diffusion.guidance_scale if request.guidance is None else request.guidance,
         seed=request.seed, batch_size=request.batch_size, steering=request.steering,
+        steering_videos=request.steering_videos,
         guidance_sweep=request.guidance_sweep if request.guidance_sweep is not None
         else EvalSettings.guidance_sweep if config.diffusion.text_dropout > 0 else (1.0,),
     )

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from evaluation.evaluate import steering_count
 from evaluation.plots import plot_guidance_sweep
 from evaluation.steering import condition_texts, guidance_sweep, paired_gap_ci95, score_steering, shuffled_texts
 
@@ -105,3 +106,9 @@ def test_guidance_sweep_plot_is_a_png(tmp_path):
     path = plot_guidance_sweep(rows, tmp_path / "sweep.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_guidance_sweep([], tmp_path / "empty.png").exists()
+
+
+def test_steering_check_takes_the_first_videos_or_all_of_them_for_zero():
+    assert steering_count(128, 64) == 64
+    assert steering_count(32, 64) == 32
+    assert steering_count(128, 0) == 128
