@@ -228,3 +228,17 @@ def test_skeletons_for_a_model_without_a_pose_plan_are_refused():
     with pytest.raises(ValueError, match="model.pose_plan is off"):
         generate(TextToSign(config), GaussianDiffusion(config.diffusion), ["a"], num_frames=4, image_size=16,
                  guidance_scale=1.0, steps=1, sampler="ddim", keypoints=torch.rand(1, 4, len(KEYPOINT_NAMES), 2))
+
+
+def test_a_checkpoint_from_before_the_planner_was_the_frame_plan_s_transformer_still_loads():
+    from text2sign.pipeline import TextToSign
+
+    config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true")
+    saved = TextToSign(config).trainable_state_dict()
+    # 8d77b19 named the planner's layers `pose_planner.<layer>`; the learnt placement kept its name.
+    old_names = {k.replace("pose_planner.frames.", "pose_planner."): v for k, v in saved.items()}
+    assert "unet.pose_planner.frames.out.weight" in saved and "unet.pose_planner.out.weight" in old_names
+    loaded = TextToSign(config)
+    loaded.load_trainable_state_dict(old_names)
+    for key, value in loaded.trainable_state_dict().items():
+        assert torch.equal(value, saved[key]), key

@@ -59,11 +59,26 @@ class TextToSign(nn.Module):
 
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
         unet = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
-        self.unet.load_state_dict(unet)
+        self.unet.load_state_dict(planner_layers_renamed(unet))
         text = {k.removeprefix("text_encoder."): v for k, v in state.items() if k.startswith("text_encoder.")}
         if text:
             self.text_encoder.load_state_dict(text)
             self.text_encoder.clear_cache()
+
+
+def planner_layers_renamed(unet_state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A UNet state dict with the pose planner's layers under today's names.
+
+    Checkpoints written at 8d77b19 (2026-12-01), before the planner became the frame plan's transformer with
+    a pose head, hold its layers as `pose_planner.<layer>`; they are `pose_planner.frames.<layer>` since, with
+    the same shapes. Its learnt `placement` kept its name. Any other state dict is returned as it is."""
+    if any(k.startswith("pose_planner.frames.") for k in unet_state):
+        return unet_state
+    def renamed(key: str) -> str:
+        if key.startswith("pose_planner.") and key != "pose_planner.placement":
+            return "pose_planner.frames." + key.removeprefix("pose_planner.")
+        return key
+    return {renamed(k): v for k, v in unet_state.items()}
 
 
 def _inference_weights(config: Config, checkpoint: dict) -> str:
