@@ -158,6 +158,17 @@ def steering_count(num_videos: int, steering_videos: int) -> int:
     return num_videos if steering_videos == 0 else min(num_videos, steering_videos)
 
 
+def _steering_check(texts, glosses, recognized, rows, read, seed: int, generate) -> dict[str, float]:
+    """The steer metrics of these videos, and each row's shuffled text and the readings under empty and
+    shuffled text."""
+    steering = score_steering(texts, glosses, recognized, generate, read, seed)
+    for index, row in enumerate(rows):
+        row.update(text_shuffled=steering.texts["shuffled"][index],
+                   recognized_empty=" ".join(steering.recognized["empty"][index]),
+                   recognized_shuffled=" ".join(steering.recognized["shuffled"][index]))
+    return steering.metrics
+
+
 @torch.no_grad()
 def _read_signing(recognizer: SignRecognizer, videos: Tensor, batch_size: int):
     device = next(recognizer.parameters()).device
@@ -229,16 +240,10 @@ def evaluate_model(
 
         if settings.steering:
             shown = steering_count(len(texts), settings.steering_videos)
-            steering = score_steering(
-                texts[:shown], glosses[:shown], hyp_gen[:shown],
-                lambda prompts: generate_set(model, diffusion, prompts, config, settings, device)[0],
-                read, settings.seed)
-            metrics.update(steering.metrics)
+            metrics.update(_steering_check(
+                texts[:shown], glosses[:shown], hyp_gen[:shown], rows[:shown], read, settings.seed,
+                lambda prompts: generate_set(model, diffusion, prompts, config, settings, device)[0]))
             tags["eval/steer_num_videos"] = str(shown)
-            for index, row in enumerate(rows[:shown]):
-                row.update(text_shuffled=steering.texts["shuffled"][index],
-                           recognized_empty=" ".join(steering.recognized["empty"][index]),
-                           recognized_shuffled=" ".join(steering.recognized["shuffled"][index]))
         if settings.guidance_sweep:
             sweep = guidance_sweep(
                 settings.guidance_sweep, texts, glosses, feat_real,
