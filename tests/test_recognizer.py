@@ -114,3 +114,14 @@ def test_training_is_determined_by_the_seed(tiny_run):
         assert torch.equal(tensor, other), name
     different, _, _ = _tiny_run(seed=1)
     assert not torch.equal(next(iter(model.parameters())), next(iter(different.parameters())))
+
+
+def test_the_small_judge_learns_every_kind_of_signer_though_small_trains_on_one():
+    # The judge of `small` also reads `medium`'s videos, whose signers vary; `small` itself draws one signer.
+    from text2sign.config import DataConfig
+    from text2sign.scales import SCALES
+
+    assert SCALES["small"]["data.signer_variation"] == 0.0
+    judge_data = recognizer_data_config("small")
+    assert judge_data.signer_variation == DataConfig().signer_variation == 1.0
+    assert (judge_data.image_size, judge_data.num_frames) == (SCALES["small"]["data.image_size"], SCALES["small"]["data.num_frames"])
