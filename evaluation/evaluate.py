@@ -44,6 +44,7 @@ from text2sign.config import Config
 from text2sign.data import build_dataset
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.hardware import GIB
+from text2sign.hardware import autocast_dtype as hardware_autocast_dtype
 from text2sign.pipeline import TextToSign, generate
 
 
@@ -102,7 +103,7 @@ def generate_set(
     same number of texts: sets generated from different texts or guidance differ only by those.
     `keypoints` [N, T, K, 2]: a pose-plan model draws these skeletons instead of planning them (`generate`).
     """
-    autocast_dtype = torch.bfloat16 if device.type == "cuda" and config.train.precision == "bf16" else None
+    autocast_dtype = hardware_autocast_dtype(config.train, device)
     videos, elapsed = [], 0.0
     batches = _batches(len(texts), settings.batch_size)
     for number, part in enumerate(tqdm(batches, desc="generate", unit="batch", disable=not progress)):

@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overrides", default="", help='config overrides, e.g. "train.compile=true data.num_workers=4"')
     parser.add_argument("--switches", default="all",
                         help="fast-path switches to measure on and off: all, none, or a comma list of "
-                             "bf16,compile,ema_every,workers,channels_last,grad_checkpointing")
+                             "bf16,compile,ema_every,workers,channels_last,grad_checkpointing,cpu_bf16")
     parser.add_argument("--output", default="bench")
     parser.add_argument("--log", default="true", help="false: print and write JSON, no MLflow run")
     parser.add_argument("--experiment", default="",

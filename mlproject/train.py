@@ -182,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         if processes < 1:
             raise ConfigError("nproc_per_node: must be at least 1 (1 trains in this process).")
         World(size=processes).local_accumulation(config.train.grad_accum)
+        if config.train.cpu_bf16 and config.train.device != "cuda":  # refused before a run is opened
+            from text2sign.hardware import check_cpu_bf16, pick_device
+
+            check_cpu_bf16(config.train, pick_device(config.train.device))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -228,7 +228,7 @@ class TrainingStep:
             import copy
 
             self.ema = copy.deepcopy(denoiser).requires_grad_(False).eval()
-        self.autocast = device.type == "cuda" and config.train.precision == "bf16"
+        self.autocast = hardware.autocast_dtype(config.train, device) is not None
         self.generator = torch.Generator().manual_seed(config.train.seed)
         self.count = 0
         self.ema_seconds = 0.0
@@ -333,7 +333,7 @@ def _sampling_seconds(denoiser: nn.Module, text: TextTable, config: Config, sett
     context, mask = text(texts)
     null_context, null_mask = text([""])
     shape = (len(texts), 3, config.data.num_frames, config.data.image_size, config.data.image_size)
-    autocast = device.type == "cuda" and config.train.precision == "bf16"
+    autocast = hardware.autocast_dtype(config.train, device) is not None
 
     def run(walk: int) -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -382,7 +382,7 @@ def run_benchmark(config: Config, settings: BenchSettings, device: torch.device,
         versions={k: info[k] for k in ("torch", "cuda", "diffusers", "python", "platform", "torch_threads")},
         settings={**asdict(settings), "batch_size": config.train.batch_size, "grad_accum": config.train.grad_accum,
                   "image_size": config.data.image_size, "num_frames": config.data.num_frames,
-                  "precision": config.train.precision if device.type == "cuda" else "fp32",
+                  "precision": "bf16" if hardware.autocast_dtype(config.train, device) is not None else "fp32",
                   "compile": config.train.compile, "num_workers": config.data.num_workers},
         models=figures,
     )
@@ -398,10 +398,11 @@ SWITCHES: tuple[tuple[str, dict[str, object], dict[str, object], tuple[str, ...]
     ("channels-last 3-D", {"train.channels_last": True}, {"train.channels_last": False}, ("cuda", "cpu")),
     ("gradient checkpointing", {"model.gradient_checkpointing": True}, {"model.gradient_checkpointing": False},
      ("cuda", "cpu")),
+    ("bf16 autocast on a CPU with bf16 hardware", {"train.cpu_bf16": True}, {"train.cpu_bf16": False}, ("cpu",)),
 )
 
 
-SWITCH_KEYS = ("bf16", "compile", "ema_every", "workers", "channels_last", "grad_checkpointing")  # short names for the command line
+SWITCH_KEYS = ("bf16", "compile", "ema_every", "workers", "channels_last", "grad_checkpointing", "cpu_bf16")  # short names for the command line
 
 
 @dataclass
@@ -449,6 +450,8 @@ def ablate_switches(config: Config, settings: BenchSettings, device: torch.devic
             continue
         if device.type not in devices or (name.startswith("DataLoader") and config.data.num_workers == 0):
             continue
+        if key == "cpu_bf16" and not hardware.cpu_has_native_bf16():
+            continue  # without bf16 hardware the switch leaves fp32 on: nothing to compare
         if to_json(apply_overrides(config, on)) == to_json(apply_overrides(config, off)):
             continue  # e.g. EMA already every step: nothing to compare
         progress(f"switch: {name}")

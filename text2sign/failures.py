@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from text2sign.config import Config
+from text2sign.hardware import autocast_dtype
 
 GIB = 1024**3
 
@@ -40,7 +41,7 @@ class TrainingDiverged(TrainingFailure):
                 if last_checkpoint else "No checkpoint was written before the divergence, and none after it.")
         precision = ("bf16 autocast, which keeps 8 bits of mantissa (train.precision=bf16: rerun with "
                      "train.precision=fp32 to rule it out)"
-                     if tc.precision == "bf16" and device.type == "cuda" else "a numerical overflow in fp32 (rare: look at the other causes first)")
+                     if autocast_dtype(tc, device) is not None else "a numerical overflow in fp32 (rare: look at the other causes first)")
         super().__init__(
             f"training diverged: {quantity} was {value} at step {step}; {before}. {kept} "
             f"Usual causes: a learning rate too high (train.lr={tc.lr:g}, warm-up {tc.warmup_steps} steps: "

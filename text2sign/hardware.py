@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
+import re
 import resource
 import sys
+from pathlib import Path
 
 import torch
+
+from text2sign.config import ConfigError, TrainConfig
 
 GIB = 1024**3
 
@@ -18,6 +23,41 @@ def pick_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU does bf16 arithmetic in hardware (the avx512_bf16 or amx_bf16 flag of Linux's
+    /proc/cpuinfo, or `cpuinfo`'s text); False where that cannot be read."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
+
+
+@functools.cache
+def _this_cpu_has_native_bf16() -> bool:
+    return cpu_has_native_bf16()
+
+
+def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 where the config asks for it (train.precision=bf16: on CUDA, and with train.cpu_bf16 on a CPU that
+    does bf16 in hardware), else None: fp32. A run trained with cpu_bf16 is evaluated or served in fp32 on a
+    CPU without it, where bf16 would only be slower."""
+    if train.precision != "bf16":
+        return None
+    if device.type == "cuda" or (device.type == "cpu" and train.cpu_bf16 and _this_cpu_has_native_bf16()):
+        return torch.bfloat16
+    return None
+
+
+def check_cpu_bf16(train: TrainConfig, device: torch.device) -> None:
+    """Refuse train.cpu_bf16 on a CPU without bf16 hardware, where it would make every step slower."""
+    if train.cpu_bf16 and train.precision == "bf16" and device.type == "cpu" and not _this_cpu_has_native_bf16():
+        raise ConfigError("train.cpu_bf16: this CPU has no bf16 arithmetic in hardware (no avx512_bf16 or amx_bf16 "
+                          "flag in /proc/cpuinfo), so bf16 autocast would be emulated and slower than fp32; "
+                          "drop train.cpu_bf16=true.")
 
 
 def rss_gib() -> float:

@@ -107,11 +107,11 @@ class Training:
 
     @property
     def use_bf16(self) -> bool:
-        return self.device.type == "cuda" and self.config.train.precision == "bf16"
+        return self.autocast_dtype is not None
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        return torch.bfloat16 if self.use_bf16 else None
+        return hardware.autocast_dtype(self.config.train, self.device)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -161,6 +161,7 @@ def set_up(config: Config, run_dir: Path, tracker: Tracker, resume_from: Path | 
     local_accum = world.local_accumulation(tc.grad_accum)
     torch.manual_seed(tc.seed)
     device = hardware.pick_device(tc.device)
+    hardware.check_cpu_bf16(tc, device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
