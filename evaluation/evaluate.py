@@ -43,8 +43,7 @@ from evaluation.text_metrics import bleu4, word_error_rate
 from text2sign.config import Config
 from text2sign.data import build_dataset
 from text2sign.diffusion import GaussianDiffusion
-from text2sign.hardware import GIB
-from text2sign.hardware import autocast_dtype as hardware_autocast_dtype
+from text2sign.hardware import GIB, autocast_dtype
 from text2sign.pipeline import TextToSign, generate
 
 
@@ -103,7 +102,7 @@ def generate_set(
     same number of texts: sets generated from different texts or guidance differ only by those.
     `keypoints` [N, T, K, 2]: a pose-plan model draws these skeletons instead of planning them (`generate`).
     """
-    autocast_dtype = hardware_autocast_dtype(config.train, device)
+    dtype = autocast_dtype(config.train, device)
     videos, elapsed = [], 0.0
     batches = _batches(len(texts), settings.batch_size)
     for number, part in enumerate(tqdm(batches, desc="generate", unit="batch", disable=not progress)):
@@ -112,7 +111,7 @@ def generate_set(
             model, diffusion, texts[part], num_frames=config.data.num_frames, image_size=config.data.image_size,
             guidance_scale=settings.guidance if guidance is None else guidance,
             steps=settings.steps if steps is None else steps, sampler=settings.sampler, seed=settings.seed + number,
-            autocast_dtype=autocast_dtype, keypoints=None if keypoints is None else keypoints[part].to(device),
+            autocast_dtype=dtype, keypoints=None if keypoints is None else keypoints[part].to(device),
         ).cpu())
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -450,8 +450,8 @@ def ablate_switches(config: Config, settings: BenchSettings, device: torch.devic
             continue
         if device.type not in devices or (name.startswith("DataLoader") and config.data.num_workers == 0):
             continue
-        if key == "cpu_bf16" and not hardware.cpu_has_native_bf16():
-            continue  # without bf16 hardware the switch leaves fp32 on: nothing to compare
+        if key == "cpu_bf16" and hardware.autocast_dtype(apply_overrides(config, on).train, device) is None:
+            continue  # without bf16 hardware (or with train.precision=fp32) the switch leaves fp32 on
         if to_json(apply_overrides(config, on)) == to_json(apply_overrides(config, off)):
             continue  # e.g. EMA already every step: nothing to compare
         progress(f"switch: {name}")
