@@ -37,6 +37,7 @@ from evaluation.frechet import frechet_distance_features
 from evaluation.lpips_metric import lpips_per_video
 from evaluation.pose import dtw_mean_joint_error
 from evaluation.recognizer import SignRecognizer
+from evaluation.settings import EvalSettings
 from evaluation.steering import guidance_sweep, score_steering
 from evaluation.temporal import temporal_consistency
 from evaluation.text_metrics import bleu4, word_error_rate
@@ -45,22 +46,6 @@ from text2sign.data import build_dataset
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.hardware import GIB, autocast_dtype
 from text2sign.pipeline import TextToSign, generate
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    num_videos: int = 32
-    sampler: str = "dpmsolver++"
-    steps: int = 25
-    guidance: float = 4.0
-    seed: int = 0
-    batch_size: int = 8
-    steering: bool = True
-    # The steering check generates its texts twice more (empty, shuffled): on the first this many, 0 for all.
-    # On 64 paired clips a medium run's gap measured 0.774 +- 0.105 (docs/steering.md): far enough from 0,
-    # at half the extra videos of all 128.
-    steering_videos: int = 64
-    guidance_sweep: tuple[float, ...] = (1.0, 2.0, 4.0, 7.5)  # () for none
 
 
 @dataclass

@@ -18,7 +18,6 @@ from pathlib import Path
 from text2sign.config import ConfigError
 
 from mlproject.cli import flag, non_negative_int
-from mlproject.resolve import resolve_config
 
 EXPERIMENT = "text2sign-bench"
 
@@ -59,14 +58,16 @@ def parse_switches(text: str, known: tuple[str, ...] | list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from text2sign.benchmark import (SWITCH_KEYS, BenchSettings, ablate_switches, format_switches, format_table,
-                                     run_benchmark)
-
     try:
         if args.device not in ("cuda", "cpu"):
             raise ConfigError(f"device: got {args.device!r}, expected cuda or cpu.")
         if args.text_encoder not in ("config", "random"):
             raise ConfigError(f"text_encoder: got {args.text_encoder!r}, expected config or random.")
+        # After the checks that need no PyTorch, so that those errors answer at once.
+        from mlproject.resolve import resolve_config
+        from text2sign.benchmark import (SWITCH_KEYS, BenchSettings, ablate_switches, format_switches, format_table,
+                                         run_benchmark)
+
         # The pixel model: diffusers' UNet is matched to it; the pose plan's planner and skeleton channels have
         # no counterpart there (`-P overrides=model.pose_plan=true` measures ours with them).
         config = resolve_config("pixel_only", args.scale, overrides=f"train.device={args.device} {args.overrides}")

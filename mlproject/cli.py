@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from text2sign.config import ConfigError
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def flag(name: str, text: str) -> bool:
@@ -29,3 +33,9 @@ def optional_float(name: str, text: str) -> float | None:
     except ValueError:
         raise ConfigError(f"{name}: got {text!r}, expected a number.") from None
 
+
+
+def check_run_id(run_id: str) -> str:
+    if not RUN_ID.match(run_id):
+        raise ConfigError(f"run_id: {run_id!r} is not an MLflow run id (32 hex characters, as shown in the MLflow UI).")
+    return run_id

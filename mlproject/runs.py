@@ -14,13 +14,11 @@ from text2sign.checkpoint import CHECKPOINT_PATTERN, CheckpointError, load_check
 from text2sign.config import Config, ConfigError, from_dict
 
 from mlproject.access import is_access_problem
-
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+from mlproject.cli import check_run_id
 
 
 def get_run(client: MlflowClient, run_id: str):
-    if not RUN_ID.match(run_id):
-        raise ConfigError(f"run_id: {run_id!r} is not an MLflow run id (32 hex characters, as shown in the MLflow UI).")
+    check_run_id(run_id)
     try:
         return client.get_run(run_id)
     except MlflowException as error:

@@ -33,10 +33,9 @@ from text2sign.data import DataError, check_corpus
 from text2sign.distributed import World, join_world, launched_by_torchrun, leave_world
 
 from mlproject.access import reports_access_errors
-from mlproject.cli import flag, non_negative_int
+from mlproject.cli import RUN_ID, flag, non_negative_int
 from mlproject.graceful_stop import GracefulStop
 from mlproject.resolve import resolve_config, run_name
-from mlproject.runs import RUN_ID
 
 DEFAULT_EXPERIMENT = "text2sign-ablations"
 # At the end, how long to keep retrying a tracking server that is down before saving what it has not

@@ -102,3 +102,10 @@ def test_mlproject_declares_the_switches_parameter_of_bench():
 
     bench = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]["bench"]
     assert bench["parameters"]["switches"]["default"] == "all" and "--switches {switches}" in bench["command"]
+
+
+def test_a_bad_device_is_answered_before_pytorch_is_loaded(tmp_path):
+    code = "import sys; from mlproject.bench import main; code = main(['--device', 'tpu']); print(code, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=subprocess_env(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["2", "False"], out.stderr[-2000:]
