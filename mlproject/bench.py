@@ -101,43 +101,49 @@ def main(argv: list[str] | None = None) -> int:
     (output / f"{stem}.md").write_text(f"{result.device_name}, {result.date}, scale {args.scale}\n\n{table}\n")
 
     if log:
-        import mlflow
-
-        from mlproject.experiment import start_run
-
-        start_run(args.experiment, EXPERIMENT, run_name=f"bench-{args.scale}-{args.device}")
-        ours, theirs = (next(m for m in result.models if m.name == name) for name in ("ours", "diffusers"))
-        mlflow.set_tags({"bench": "true", "scale": args.scale, "device": result.device_name})
-        mlflow.log_params({**{k: v for k, v in result.settings.items() if k != "samplers"}, "scale": args.scale,
-                           "ours_parameters": ours.parameters, "diffusers_parameters": theirs.parameters})
-        metrics = {
-            "bench/ours_videos_per_s": ours.videos_per_s,
-            "bench/diffusers_videos_per_s": theirs.videos_per_s,
-            "bench/speedup": result.speedup,
-            "bench/ours_ms_per_step": ours.ms_per_step,
-            "bench/diffusers_ms_per_step": theirs.ms_per_step,
-            "bench/data_wait_frac": ours.data_wait_frac,
-            "bench/ema_frac": ours.ema_frac,
-            **{f"bench/ours_sample_s_per_video_{k}": v for k, v in ours.sample_s_per_video.items()},
-            **{f"bench/diffusers_sample_s_per_video_{k}": v for k, v in theirs.sample_s_per_video.items()},
-        }
-        if ours.mfu is not None:
-            metrics["bench/mfu"] = ours.mfu
-            metrics["bench/diffusers_mfu"] = theirs.mfu
-        if ours.peak_mem_gib is not None:
-            metrics["bench/peak_mem_gib"] = ours.peak_mem_gib
-            metrics["bench/diffusers_peak_mem_gib"] = theirs.peak_mem_gib
-        metrics.update({f"bench/switch_gain/{row.key}": row.gain for row in switch_rows})
-        mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(output / f"{stem}.json"))
-        mlflow.log_artifact(str(output / f"{stem}.md"))
-        mlflow.end_run()
+        log_bench_run(args, result, switch_rows, output / stem)
 
     print(f"\n{result.device_name}, {result.date}, scale {args.scale}\n")
     print(table)
     print(f"\nfigures in {output / stem}.json")
     print(f"speedup (ours / diffusers, training videos/s): {result.speedup:.2f}x")
     return 0
+
+
+def log_bench_run(args: argparse.Namespace, result, switch_rows: list, stem: Path) -> None:
+    """The bench as an MLflow run: its settings as params, throughput, MFU, memory and switch gains as
+    metrics, and the figures files (`stem`.json and .md) as artifacts."""
+    import mlflow
+
+    from mlproject.experiment import start_run
+
+    start_run(args.experiment, EXPERIMENT, run_name=f"bench-{args.scale}-{args.device}")
+    ours, theirs = (next(m for m in result.models if m.name == name) for name in ("ours", "diffusers"))
+    mlflow.set_tags({"bench": "true", "scale": args.scale, "device": result.device_name})
+    mlflow.log_params({**{k: v for k, v in result.settings.items() if k != "samplers"}, "scale": args.scale,
+                       "ours_parameters": ours.parameters, "diffusers_parameters": theirs.parameters})
+    metrics = {
+        "bench/ours_videos_per_s": ours.videos_per_s,
+        "bench/diffusers_videos_per_s": theirs.videos_per_s,
+        "bench/speedup": result.speedup,
+        "bench/ours_ms_per_step": ours.ms_per_step,
+        "bench/diffusers_ms_per_step": theirs.ms_per_step,
+        "bench/data_wait_frac": ours.data_wait_frac,
+        "bench/ema_frac": ours.ema_frac,
+        **{f"bench/ours_sample_s_per_video_{k}": v for k, v in ours.sample_s_per_video.items()},
+        **{f"bench/diffusers_sample_s_per_video_{k}": v for k, v in theirs.sample_s_per_video.items()},
+    }
+    if ours.mfu is not None:
+        metrics["bench/mfu"] = ours.mfu
+        metrics["bench/diffusers_mfu"] = theirs.mfu
+    if ours.peak_mem_gib is not None:
+        metrics["bench/peak_mem_gib"] = ours.peak_mem_gib
+        metrics["bench/diffusers_peak_mem_gib"] = theirs.peak_mem_gib
+    metrics.update({f"bench/switch_gain/{row.key}": row.gain for row in switch_rows})
+    mlflow.log_metrics(metrics)
+    mlflow.log_artifact(str(stem.with_suffix(".json")))
+    mlflow.log_artifact(str(stem.with_suffix(".md")))
+    mlflow.end_run()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ def optional_float(name: str, text: str) -> float | None:
         raise ConfigError(f"{name}: got {text!r}, expected a number.") from None
 
 
-
 def check_run_id(run_id: str) -> str:
     if not RUN_ID.match(run_id):
         raise ConfigError(f"run_id: {run_id!r} is not an MLflow run id (32 hex characters, as shown in the MLflow UI).")

@@ -26,8 +26,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.corpus_builders import make_phoenix
-from text2sign.benchmark import SWITCH_KEYS
 from tests.helpers import REPO, free_port, stop_process_group, subprocess_env
+from text2sign.benchmark import SWITCH_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[st
         adapted += ["-P", "steps=2", "-P", "warmup_steps=1", "-P", "sample_videos=1"]  # seconds, not minutes
         if not any(w.startswith("switches=") for w in adapted):
             # Every switch but `compile`: inductor's first C++ build of the tiny UNet took 200 of this test's
-            # 1,070 s on 2 cores. test_cpu_bf16.py and test_trainer.py check that train.compile wraps the model.
+            # 1,070 s on 2 cores. test_trainer.py checks that train.compile sends every step through torch.compile.
             adapted += ["-P", f"switches={','.join(k for k in SWITCH_KEYS if k != 'compile')}"]
     # Evaluation is run by the documented `-e evaluate` command and by the study (whose champion needs it),
     # not again after every training run.
