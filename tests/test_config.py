@@ -34,13 +34,14 @@ def test_full_scale_matches_the_study_settings():
     assert (config.ema.decay, config.ema.update_every) == (0.9999, 10)
 
 
-def test_medium_scale_has_small_clips_and_network_and_trains_eight_times_as_long_on_varied_signers():
+def test_medium_scale_has_small_clips_and_network_and_trains_sixteen_times_as_long_on_varied_signers():
     from text2sign.trainer import total_steps
 
     small, medium = resolve_config("baseline", "small"), resolve_config("baseline", "medium")
     assert medium.data.image_size == small.data.image_size and medium.data.num_frames == small.data.num_frames
     assert medium.model == small.model  # so the small judge reads medium's videos
-    assert total_steps(medium, medium.data.train_size) == 8 * total_steps(small, small.data.train_size) == 2048
+    assert total_steps(medium, medium.data.train_size) == 16 * total_steps(small, small.data.train_size) == 2048
+    assert (small.train.lr, medium.train.lr) == (2e-3, 5e-4)  # small's half-length run learns at four times the rate
     assert (small.data.signer_variation, medium.data.signer_variation) == (0.0, 1.0)
 
 
