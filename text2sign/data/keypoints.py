@@ -1,0 +1,51 @@
+"""A real clip's keypoints, from whatever source has them, brought to the frames and pixels the model sees.
+
+A source (How2Sign's OpenPose JSON, a `.pose` file, the MediaPipe extractor's cache) gives a `KeypointTrack`:
+the skeleton of `text2sign.skeleton` in the pixels of the source's frames, at the source's own frame rate
+and length. `fit_track` then takes the clip's pixels' path: the same instants `frames.sample_indices` picks
+for the pixels, the same centred square (`frames.fit_square`), coordinates in [0, 1] of that square.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from text2sign import skeleton
+
+
+class KeypointError(Exception):
+    """A keypoint file that cannot be read. The message names the file and says why."""
+
+
+@dataclass(frozen=True)
+class KeypointTrack:
+    """points [N, 50, 3]: x, y in pixels of a `width` x `height` frame, confidence (0 = missing).
+
+    `fps` None: the N frames are the clip's own frames, one each, so they align with it by position.
+    With `fps`, frame n is at time n / fps, and the track aligns with the clip by time (a `.pose` file
+    may run at another rate than its video, and end earlier or later).
+    `pixel_centre`: where the source puts the centre of pixel 0 (see `skeleton.to_square`)."""
+
+    points: np.ndarray
+    width: int
+    height: int
+    pixel_centre: float = 0.0
+    fps: float | None = None
+
+
+def fit_track(track: KeypointTrack, frame_indices: np.ndarray, clip_frames: int,
+              clip_fps: float | None = None) -> tuple[np.ndarray, int]:
+    """The track at the clip frames `frame_indices` (of `clip_frames`, at `clip_fps`), cut to the centred square:
+    float32 [len(frame_indices), 50, 3] in [0, 1], and the count of present points the square cut off."""
+    n = len(track.points)
+    if track.fps is not None and clip_fps:
+        times = (frame_indices + 0.5) / clip_fps
+        rows = np.floor(times * track.fps).astype(np.int64)
+    else:
+        rows = np.floor((frame_indices + 0.5) * n / clip_frames).astype(np.int64)
+    beyond = (rows < 0) | (rows >= n)
+    points = track.points[np.clip(rows, 0, n - 1)].copy()
+    points[beyond] = skeleton.missing(1)[0]  # the track ended before the clip: nothing seen there
+    return skeleton.to_square(points, track.width, track.height, track.pixel_centre)
