@@ -37,7 +37,8 @@ class ClipRecord:
     """One sample of a real corpus. `source` is a video file or a folder of frame images.
 
     `frames` is the clip's frame count when the index knows it without opening the clip (a folder of
-    frames), else 0.
+    frames), else 0. `keypoints` is where the clip's keypoints are (How2Sign's JSON folder, a `.pose` file,
+    an extracted entry), None where the corpus has none for it.
     """
 
     name: str
@@ -45,6 +46,7 @@ class ClipRecord:
     text: str
     glosses: tuple[str, ...]
     frames: int = 0
+    keypoints: Path | None = None
 
 
 @dataclass
