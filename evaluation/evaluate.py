@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from evaluation.frechet import frechet_distance_features
 from evaluation.lpips_metric import lpips_per_video
-from evaluation.pose import dtw_mean_joint_error
+from evaluation.pose import body_units, dtw_mean_joint_error
 from evaluation.recognizer import SignRecognizer
 from evaluation.settings import EvalSettings
 from evaluation.steering import guidance_sweep, score_steering
@@ -127,16 +127,6 @@ def no_glosses_status(corpus: str) -> str:
             "(How2Sign publishes none; a folder corpus needs a glosses column in texts.csv)")
 
 
-def normalize_pose(keypoints: np.ndarray, neck: int, shoulders: tuple[int, int]) -> np.ndarray:
-    """[T, K, 2] -> the same centred on the neck and scaled to unit shoulder width (mean over frames).
-
-    Generated and real signers differ in size and position on screen; pose error should measure the
-    signing, not where the signer stands.
-    """
-    width = np.linalg.norm(keypoints[:, shoulders[0]] - keypoints[:, shoulders[1]], axis=-1).mean()
-    return (keypoints - keypoints[:, neck : neck + 1]) / max(float(width), 1e-6)
-
-
 def steering_count(num_videos: int, steering_videos: int) -> int:
     """How many of the evaluation's clips the steering check generates again: its first `steering_videos`,
     or all of them for 0. The first ones, so each is paired with its own true-text video (same noise)."""
@@ -209,7 +199,7 @@ def evaluate_model(
             row.update(recognized=" ".join(hyp), recognized_real=" ".join(hyp_r),
                        wer=word_error_rate([row["glosses"].split()], [hyp]))
         if test.keypoint_names and recognizer.num_keypoints:
-            pose_errors = _pose_errors(list(test.keypoint_names), pose_gen, samples)
+            pose_errors = _pose_errors(pose_gen, samples)
             metrics["eval/pose_dtw_mje"] = float(np.mean(pose_errors))
             for row, pose in zip(rows, pose_errors):
                 row["pose_dtw_mje"] = pose
@@ -270,12 +260,10 @@ def _picture_metrics(judges: Judges, generated: Tensor, real: Tensor, rows: list
     return metrics, tags
 
 
-def _pose_errors(names: list[str], read_poses: np.ndarray, samples: list[dict]) -> list[float]:
-    """Per video: the DTW mean joint error between the pose the judge reads and the clip's true pose, both
-    normalised to the signer's neck and shoulder width."""
-    neck, shoulders = names.index("neck"), (names.index("right_shoulder"), names.index("left_shoulder"))
-    return [dtw_mean_joint_error(normalize_pose(p, neck, shoulders), normalize_pose(s["keypoints"].numpy(), neck, shoulders))
-            for p, s in zip(read_poses, samples)]
+def _pose_errors(read_poses: np.ndarray, samples: list[dict]) -> list[float]:
+    """Per video: the DTW mean joint error between the pose the judge reads and the clip's true pose, both in
+    the signer's body units, over the points the clip's keypoints have."""
+    return [dtw_mean_joint_error(body_units(p), body_units(s["keypoints"])) for p, s in zip(read_poses, samples)]
 
 
 def _true_pose_reading(model: TextToSign, diffusion: GaussianDiffusion, config: Config, settings: EvalSettings,

@@ -5,6 +5,10 @@ other: `dtw_mean_joint_error` first aligns the two in time with dynamic time war
 sign-language production papers (Saunders et al., "Progressive Transformers for End-to-End Sign
 Language Production", ECCV 2020). `mean_joint_error` is the plain frame-by-frame version, for two
 sequences that share a clock (a recognizer's keypoint estimate of a clip against the clip's truth).
+
+Poses are [T, K, 2] (every joint seen) or [T, K, 3] with a confidence (`text2sign.skeleton`): a joint missing
+in either sequence is left out of that pair of frames, and a frame with no joint seen at all (no person) is
+left out of the sequence.
 """
 
 from __future__ import annotations
@@ -12,28 +16,40 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from text2sign import skeleton
+
 Array = np.ndarray | torch.Tensor
 
 
-def _as_pose_sequence(name: str, poses: Array) -> np.ndarray:
-    array = poses.detach().cpu().numpy() if isinstance(poses, torch.Tensor) else np.asarray(poses)
-    if array.ndim != 3 or array.shape[0] == 0:
-        raise ValueError(f"{name} must be [T, K, D] with T >= 1 frames, got shape {tuple(array.shape)}")
-    return array.astype(np.float64, copy=False)
+def _as_pose_sequence(name: str, poses: Array) -> tuple[np.ndarray, np.ndarray]:
+    """(positions [T, K, 2], seen bool [T, K]) of a pose sequence, its frames with nothing seen left out."""
+    array = poses.detach().cpu().float().numpy() if isinstance(poses, torch.Tensor) else np.asarray(poses)
+    if array.ndim != 3 or array.shape[0] == 0 or array.shape[2] not in (2, 3):
+        raise ValueError(f"{name} must be [T, K, 2] or [T, K, 3] with T >= 1 frames, got shape {tuple(array.shape)}")
+    seen, positions = _seen(array), _positions(array)
+    kept = seen.any(axis=1)
+    if not kept.any():
+        raise ValueError(f"{name} has no frame with a joint seen")
+    return positions[kept], seen[kept]
 
 
 def frame_distances(predicted: Array, target: Array) -> np.ndarray:
-    """Cost of matching every predicted frame with every target frame: [T1, T2], the mean over the K
-    joints of the Euclidean distance between corresponding joints (in the keypoints' own units)."""
-    predicted = _as_pose_sequence("predicted", predicted)
-    target = _as_pose_sequence("target", target)
+    """Cost of matching every predicted frame with every target frame: [T1, T2], the mean over the joints
+    seen in both of the Euclidean distance between corresponding joints (in the keypoints' own units). A pair
+    of frames with no joint in common costs the mean of the pairs that have one: it says nothing either way."""
+    (predicted, seen_p), (target, seen_t) = _as_pose_sequence("predicted", predicted), _as_pose_sequence("target", target)
     if predicted.shape[1:] != target.shape[1:]:
         raise ValueError(
             f"predicted frames have {predicted.shape[1:]} joints x coordinates but target frames have "
             f"{target.shape[1:]}; both must use the same skeleton"
         )
-    differences = predicted[:, None] - target[None, :]  # [T1, T2, K, D]
-    return np.linalg.norm(differences, axis=-1).mean(axis=-1)
+    both = seen_p[:, None] & seen_t[None, :]  # [T1, T2, K]
+    distances = np.linalg.norm(predicted[:, None] - target[None, :], axis=-1)  # [T1, T2, K]
+    counts = both.sum(-1)
+    cost = np.where(both, distances, 0.0).sum(-1) / np.maximum(counts, 1)
+    if not counts.any():
+        raise ValueError("predicted and target poses have no joint seen in both")
+    return np.where(counts > 0, cost, cost[counts > 0].mean())
 
 
 def dtw_mean_joint_error(predicted: Array, target: Array) -> float:
@@ -64,12 +80,37 @@ def dtw_mean_joint_error(predicted: Array, target: Array) -> float:
 
 def mean_joint_error(predicted: Array, target: Array) -> float:
     """Mean Euclidean joint distance between poses [T, K, D] of two sequences that share a clock
-    (frame t against frame t), averaged over frames and joints."""
-    predicted = _as_pose_sequence("predicted", predicted)
-    target = _as_pose_sequence("target", target)
-    if predicted.shape != target.shape:
+    (frame t against frame t), averaged over frames and the joints seen in both."""
+    if predicted.shape[:2] != target.shape[:2]:
         raise ValueError(
-            f"predicted poses {predicted.shape} and target poses {target.shape} differ in shape; "
+            f"predicted poses {tuple(predicted.shape)} and target poses {tuple(target.shape)} differ in shape; "
             "use dtw_mean_joint_error for sequences of different lengths"
         )
-    return float(np.linalg.norm(predicted - target, axis=-1).mean())
+    seen = _seen(predicted) & _seen(target)
+    if not seen.any():
+        raise ValueError("predicted and target poses have no joint seen in both")
+    distances = np.linalg.norm(_positions(predicted) - _positions(target), axis=-1)
+    return float(distances[seen].mean())
+
+
+def _seen(poses: Array) -> np.ndarray:
+    array = np.asarray(poses.detach().cpu().float() if isinstance(poses, torch.Tensor) else poses, dtype=np.float64)
+    return array[..., 2] > 0 if array.shape[-1] == 3 else np.ones(array.shape[:-1], dtype=bool)
+
+
+def _positions(poses: Array) -> np.ndarray:
+    array = np.asarray(poses.detach().cpu().float() if isinstance(poses, torch.Tensor) else poses, dtype=np.float64)
+    return np.where(_seen(array)[..., None], array[..., :2], 0.0)
+
+
+def body_units(poses: Array) -> np.ndarray:
+    """Poses [T, K, 2 or 3] of the common skeleton -> [T, K, 3] relative to the signer's neck, in shoulder
+    half-widths (`skeleton.placement`, which survives a missing shoulder): generated and real signers differ
+    in size and place on screen, and a pose error should measure the signing, not where the signer stands."""
+    array = torch.as_tensor(np.asarray(poses.detach().cpu().float() if isinstance(poses, torch.Tensor) else poses,
+                                       dtype=np.float32))
+    if array.shape[-1] == 2:
+        array = torch.cat([array, torch.ones_like(array[..., :1])], dim=-1)
+    neck, scale, _ = skeleton.placement(array[None])
+    relative = (skeleton.positions(array) - neck[0]) / scale[0]
+    return torch.cat([relative, array[..., 2:]], dim=-1).numpy()

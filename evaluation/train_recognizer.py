@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from evaluation.pose import mean_joint_error
+from text2sign import skeleton
 from evaluation.recognizer import SignRecognizer
 from evaluation.text_metrics import bleu4, word_error_rate
 from text2sign.config import DataConfig
@@ -79,7 +80,7 @@ def shift_augment(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Move each clip by a random whole-pixel offset (the same for all its frames), edges repeated.
 
-    video [B, 3, T, H, W], keypoints [B, T, K, 2] in [0, 1] (moved with it; None for a corpus without
+    video [B, 3, T, H, W], keypoints [B, T, K, 3] (x, y in [0, 1] moved with it; None for a corpus without
     keypoints). Signers already stand at
     slightly different places; generated clips may put them a little further off, and a judge that
     reads glosses from absolute pixel positions would count that as a signing error.
@@ -98,7 +99,8 @@ def shift_augment(
         ]
     ).reshape(video.shape)
     if keypoints is not None:
-        keypoints = keypoints + (offsets.float() / torch.tensor([width, height]))[:, None, None, :]
+        shift = torch.cat([offsets.float() / torch.tensor([width, height]), torch.zeros(batch, 1)], dim=1)
+        keypoints = keypoints + shift[:, None, None, :]
     return shifted, keypoints
 
 
@@ -113,8 +115,8 @@ def ctc_targets(glosses: list[tuple[str, ...]], vocabulary: tuple[str, ...]) -> 
 def recognizer_losses(
     model: SignRecognizer, video: torch.Tensor, keypoints: torch.Tensor | None, glosses: list[tuple[str, ...]]
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(CTC loss, keypoint L1 loss) of a batch: video [B, 3, T, H, W], keypoints [B, T, K, 2]; the
-    keypoint loss is None for a corpus without keypoints (real ones), which trains on CTC alone."""
+    """(CTC loss, keypoint L1 loss) of a batch: video [B, 3, T, H, W], keypoints [B, T, K, 3]; the
+    keypoint loss, over the points seen, is None for a corpus without keypoints, which trains on CTC alone."""
     output = model(video)
     targets, target_lengths = ctc_targets(glosses, model.vocabulary)
     batch, frames = output.log_probs.shape[:2]
@@ -127,7 +129,11 @@ def recognizer_losses(
         # infinite loss would poison the batch, so it is zeroed instead.
         zero_infinity=True,
     )
-    return ctc, None if keypoints is None else F.l1_loss(output.keypoints, keypoints)
+    if keypoints is None:
+        return ctc, None
+    seen = skeleton.present(keypoints)
+    errors = torch.where(seen[..., None], (output.keypoints - skeleton.positions(keypoints)).abs(), 0.0)
+    return ctc, errors.sum() / (2 * seen.sum()).clamp_min(1)
 
 
 @torch.no_grad()

@@ -12,35 +12,95 @@ from mlproject.resolve import resolve_config
 from tests.corpus_builders import make_folder
 from tests.test_unet3d import CONTEXT_DIM, TINY, make_inputs, make_model
 from text2sign.config import ConfigError
-from text2sign.data.render import DEFAULT_APPEARANCE, KEYPOINT_NAMES, NECK, UNIT, render
+from text2sign import skeleton
+from text2sign.data.render import DEFAULT_APPEARANCE, NECK, UNIT, render
 from text2sign.models import UNet3D
-from text2sign.models.pose_plan import BONES, PosePlanner, placement_of, pose_maps
+from text2sign.models.pose_plan import PosePlanner, pose_maps
 from text2sign.tracking import MemoryTracker
 from text2sign.trainer import pose_plan_training, train
 
 POSE_TINY = dataclasses.replace(TINY, pose_plan=True, pose_plan_width=16, pose_plan_depth=1)
+K = skeleton.NUM_POINTS
 
 
-def test_each_bone_is_a_channel_that_is_bright_on_its_segment_and_dark_far_from_it():
-    keypoints = torch.full((1, 2, len(KEYPOINT_NAMES), 2), 0.5)
-    index = KEYPOINT_NAMES.index
-    keypoints[0, :, index("right_wrist")] = torch.tensor([0.25, 0.5])  # right forearm: elbow (0.5, 0.5) -> wrist
+def random_skeletons(batch: int, frames: int) -> torch.Tensor:
+    """[B, T, 50, 3]: every point seen, somewhere in the frame."""
+    return torch.cat([torch.rand(batch, frames, K, 2), torch.ones(batch, frames, K, 1)], dim=-1)
+
+
+def synthetic_skeleton(glosses=("MOTHER",), frames: int = 4) -> torch.Tensor:
+    _, keypoints = render(glosses, DEFAULT_APPEARANCE, 32, frames)
+    return torch.from_numpy(skeleton.from_synthetic(keypoints))[None]
+
+
+def channel_of(*points: str) -> int:
+    wanted = {skeleton.POINT_NAMES.index(p) for p in points}
+    return next(c for c, members in enumerate(skeleton.CHANNELS) if wanted <= set(members))
+
+
+def test_each_bone_is_drawn_in_its_channel_bright_on_its_segment_and_dark_far_from_it():
+    keypoints = torch.full((1, 2, K, 3), 0.5)
+    keypoints[..., 2] = 1.0
+    keypoints[0, :, skeleton.RIGHT_WRIST, :2] = torch.tensor([0.25, 0.5])  # right forearm: elbow (0.5, 0.5) -> wrist
     maps = pose_maps(keypoints, size=32)
-    assert maps.shape == (1, len(BONES), 2, 32, 32)
-    forearm = BONES.index(("right_elbow", "right_wrist"))
+    assert maps.shape == (1, len(skeleton.CHANNELS), 2, 32, 32)
+    forearm = channel_of("right_wrist")
     row = 16  # pixel centres at (i + 0.5) / 32: row 16 is y = 0.516, within a pixel of the segment
     assert maps[0, forearm, 0, row, 10] > 0.8  # on the segment, between its ends
     assert maps[0, forearm, 0, row, 2] < 0.05  # beyond the wrist
     assert maps[0, forearm, 0, 2, 10] < 1e-6  # far above it
-    upper_arm = BONES.index(("right_shoulder", "right_elbow"))  # a point (all at the centre): one bright spot
+    upper_arm = channel_of("right_elbow")  # a point (shoulder and elbow at the centre): one bright spot
     assert maps[0, upper_arm, 0, row, 10] < 1e-6 and maps[0, upper_arm, 0, row, 15] > 0.7
 
 
+def test_a_missing_point_draws_nothing_and_its_bone_is_bridged_to_the_nearest_seen_joint():
+    keypoints = synthetic_skeleton(frames=2)
+    full = pose_maps(keypoints, size=32)
+    elbowless = keypoints.clone()
+    elbowless[:, 0, 3] = torch.tensor([float("nan"), float("nan"), 0.0])  # the right elbow lost in frame 0
+    maps = pose_maps(elbowless, size=32)
+    assert torch.isfinite(maps).all()
+    assert maps[0, channel_of("right_elbow"), 0].max() == 0  # its bone is not drawn
+    assert torch.equal(maps[:, :, 1], full[:, :, 1])  # the other frame is untouched
+    wrist = keypoints[0, 0, skeleton.RIGHT_WRIST, :2]
+    shoulder = keypoints[0, 0, skeleton.RIGHT_SHOULDER, :2]
+    middle = ((wrist + shoulder) / 2 * 32).long()  # the forearm's channel now runs wrist -> shoulder
+    assert maps[0, channel_of("right_wrist"), 0, middle[1], middle[0]] > 0.5
+
+
+def test_the_synthetic_signer_fills_its_ten_slots_and_the_hand_tip_joins_the_wrist_in_the_middle_finger_channel():
+    keypoints = synthetic_skeleton()
+    seen = skeleton.present(keypoints)[0, 0]
+    assert seen.sum() == 10 and seen[list(skeleton.SYNTHETIC_SLOTS)].all()
+    assert torch.isnan(keypoints[0, 0, ~seen, :2]).all() and (keypoints[0, 0, ~seen, 2] == 0).all()
+    maps = pose_maps(keypoints, size=32)
+    lit = [c for c in range(len(skeleton.CHANNELS)) if maps[0, c].max() > 0.5]
+    assert len(lit) == 9  # the nine bones the synthetic signer has: head, two arms of three, two hands
+    assert channel_of("right_hand_middle_4") in lit and channel_of("right_hand_index_4") not in lit
+
+
 def test_placement_is_read_from_the_neck_and_the_shoulders():
-    _, keypoints = render(("MOTHER",), DEFAULT_APPEARANCE, 32, 4)
-    neck, scale = placement_of(torch.from_numpy(keypoints)[None])
+    neck, scale, valid = skeleton.placement(synthetic_skeleton())
     assert neck.flatten().tolist() == pytest.approx(list(NECK), abs=1e-5)
-    assert scale.item() == pytest.approx(UNIT, rel=1e-4)
+    assert scale.item() == pytest.approx(UNIT, rel=1e-4) and valid.all()
+
+
+def test_placement_survives_a_missing_shoulder_and_a_missing_neck():
+    keypoints = synthetic_skeleton()
+    one_shoulder = keypoints.clone()
+    one_shoulder[:, :, skeleton.LEFT_SHOULDER] = torch.tensor([float("nan"), float("nan"), 0.0])
+    neck, scale, valid = skeleton.placement(one_shoulder)
+    assert neck.flatten().tolist() == pytest.approx(list(NECK), abs=1e-5)
+    reach = (keypoints[0, 0, skeleton.RIGHT_SHOULDER, :2] - keypoints[0, 0, skeleton.NECK, :2]).norm()
+    assert scale.item() == pytest.approx(reach.item(), rel=1e-4) and valid.all()  # the neck-to-shoulder distance
+    no_neck = keypoints.clone()
+    no_neck[:, :, skeleton.NECK] = torch.tensor([float("nan"), float("nan"), 0.0])
+    neck, scale, valid = skeleton.placement(no_neck)  # the shoulders' midpoint stands in (MediaPipe's neck)
+    midpoint = (keypoints[0, 0, skeleton.RIGHT_SHOULDER, :2] + keypoints[0, 0, skeleton.LEFT_SHOULDER, :2]) / 2
+    assert neck.flatten().tolist() == pytest.approx(midpoint.tolist(), abs=1e-5) and valid.all()
+    nobody = torch.full_like(keypoints, float("nan"))
+    nobody[..., 2] = 0
+    assert not skeleton.placement(nobody)[2].any()
 
 
 def test_the_planner_gives_every_frame_its_own_pose_from_the_caption_and_starts_at_the_neck():
@@ -49,8 +109,12 @@ def test_the_planner_gives_every_frame_its_own_pose_from_the_caption_and_starts_
     _, _, context, mask = make_inputs()
     with torch.no_grad():
         untrained = planner(context, mask, num_frames=5)
-    assert untrained.shape == (2, 5, len(KEYPOINT_NAMES), 2)
-    assert torch.allclose(untrained, torch.tensor(NECK).expand_as(untrained))  # a calm start: no skeleton yet
+    assert untrained.shape == (2, 5, K, 3)
+    assert not skeleton.present(untrained).any()  # a planner that has seen no keypoints plans no point
+    planner.points_seen[:] = True
+    with torch.no_grad():
+        untrained = planner(context, mask, num_frames=5)
+    assert torch.allclose(untrained[..., :2], torch.tensor(NECK).expand_as(untrained[..., :2]))  # a calm start
     with torch.no_grad():
         for parameter in planner.frames.out.parameters():
             parameter.normal_(std=0.1)
@@ -63,29 +127,34 @@ def test_the_planner_loss_ignores_where_the_signer_stands_when_the_pose_is_right
     """Two clips of one pose, one signer moved and scaled: a planner with the right body pose pays only for placement."""
     torch.manual_seed(0)
     planner = PosePlanner(CONTEXT_DIM, width=16, depth=1, head_dim=8)
-    _, keypoints = render(("MOTHER",), DEFAULT_APPEARANCE, 32, 4)
-    truth = torch.from_numpy(keypoints)[None]
-    moved = torch.tensor([0.52, 0.40]) + 1.1 * (truth - torch.tensor(NECK))
+    truth = synthetic_skeleton()
+    moved = truth.clone()
+    moved[..., :2] = torch.tensor([0.52, 0.40]) + 1.1 * (truth[..., :2] - torch.tensor(NECK))
+    seen = skeleton.present(truth)[0, 0]
     _, _, context, mask = make_inputs()
     with torch.no_grad():  # make the head output exactly the true body pose
-        planner.frames.out.bias.copy_(((truth[0, 0] - torch.tensor(NECK)) / UNIT).flatten())
+        body_units = torch.nan_to_num((truth[0, 0, :, :2] - torch.tensor(NECK)) / UNIT)
+        planner.frames.out.bias.copy_(body_units.flatten())
         body_pose = planner.body_pose(context[:1], mask[:1], 4)
-        loss_here, _ = planner.loss(context[:1], mask[:1], truth)
+        loss_here, planned = planner.loss(context[:1], mask[:1], truth)
         loss_moved, _ = planner.loss(context[:1], mask[:1], moved)
-    assert torch.allclose(body_pose[0, 0], (truth[0, 0] - torch.tensor(NECK)) / UNIT, atol=1e-5)
-    assert loss_here.item() == pytest.approx(((truth[0] - truth[0, :1]) / UNIT).pow(2).mean().item(), abs=1e-5)
+    assert torch.allclose(body_pose[0, 0], body_units, atol=1e-5)
+    motion = (truth[0, :, seen, :2] - truth[0, :1, seen, :2]) / UNIT  # the pose error counts the seen points only
+    assert loss_here.item() == pytest.approx(motion.pow(2).mean().item(), abs=1e-5)
+    assert torch.equal(skeleton.present(planned)[0, 0], seen)  # it plans the points its corpus showed it
     placement_cost = ((torch.tensor([NECK[0], NECK[1], UNIT]) - torch.tensor([0.52, 0.40, 1.1 * UNIT])) ** 2).mean()
     assert loss_moved.item() == pytest.approx(loss_here.item() + placement_cost.item(), abs=1e-5)
 
 
 def test_the_unet_reads_the_skeleton_beside_the_noisy_clip():
     model = make_model(POSE_TINY)
-    assert model.conv_in.in_channels == 3 + len(BONES)
+    assert model.conv_in.in_channels == 3 + len(skeleton.CHANNELS)
+    model.pose_planner.points_seen[:] = True
     x, timesteps, context, mask = make_inputs()
-    keypoints = torch.rand(2, x.shape[2], len(KEYPOINT_NAMES), 2)
+    keypoints = random_skeletons(2, x.shape[2])
     with torch.no_grad():
         shown = model(x, timesteps, context, mask, keypoints)
-        other_pose = model(x, timesteps, context, mask, torch.rand_like(keypoints))
+        other_pose = model(x, timesteps, context, mask, random_skeletons(2, x.shape[2]))
         planned = model(x, timesteps, context, mask)
         planned_by_hand = model(x, timesteps, context, mask, model.pose_planner(context, mask, x.shape[2]))
     assert shown.shape == x.shape
@@ -98,7 +167,7 @@ def test_keypoints_for_a_unet_without_a_pose_plan_are_refused_and_off_adds_nothi
     assert plain.pose_planner is None and plain.conv_in.in_channels == 3
     x, timesteps, context, mask = make_inputs()
     with pytest.raises(ValueError, match="model.pose_plan is off"):
-        plain(x, timesteps, context, mask, torch.rand(2, x.shape[2], len(KEYPOINT_NAMES), 2))
+        plain(x, timesteps, context, mask, random_skeletons(2, x.shape[2]))
 
 
 @pytest.mark.parametrize(
@@ -144,13 +213,13 @@ def test_training_shows_the_true_skeleton_and_dropped_captions_the_plan_of_their
     training = SimpleNamespace(model=SimpleNamespace(unet=unet), device=torch.device("cpu"),
                                forward=lambda *args, keypoints=None: seen.setdefault("keypoints", keypoints))
     x, timesteps, context, mask = make_inputs()
-    truth = torch.rand(2, x.shape[2], len(KEYPOINT_NAMES), 2)
+    truth = random_skeletons(2, x.shape[2])
     denoiser, pose_loss = pose_plan_training(training, {"keypoints": truth}, context, mask, torch.tensor([False, True]))
     denoiser(x, timesteps, context, mask)
     with torch.no_grad():
         plan = unet.pose_planner(context, mask, x.shape[2])
     assert torch.equal(seen["keypoints"][0], truth[0])  # teacher forcing
-    assert torch.allclose(seen["keypoints"][1], plan[1])  # the dropped caption: what sampling's unconditional half sees
+    assert torch.allclose(seen["keypoints"][1], plan[1])  # every point: the planner has now seen them all  # the dropped caption: what sampling's unconditional half sees
     pose_loss.backward()
     assert pose_loss.item() > 0 and unet.pose_planner.frames.out.weight.grad.abs().sum() > 0
 
@@ -227,18 +296,37 @@ def test_skeletons_for_a_model_without_a_pose_plan_are_refused():
     config = resolve_config("pixel_only", "tiny")
     with pytest.raises(ValueError, match="model.pose_plan is off"):
         generate(TextToSign(config), GaussianDiffusion(config.diffusion), ["a"], num_frames=4, image_size=16,
-                 guidance_scale=1.0, steps=1, sampler="ddim", keypoints=torch.rand(1, 4, len(KEYPOINT_NAMES), 2))
+                 guidance_scale=1.0, steps=1, sampler="ddim", keypoints=random_skeletons(1, 4))
 
 
-def test_a_checkpoint_from_before_the_planner_was_the_frame_plan_s_transformer_still_loads():
-    from text2sign.pipeline import TextToSign
+def test_a_checkpoint_from_before_the_common_skeleton_loads_as_the_same_model():
+    """Pose-plan checkpoints of the 10-point synthetic skeleton (and the older planner layer names) still load."""
+    from text2sign.pipeline import _TEN_POINT_BONE_CHANNELS, TextToSign
 
     config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true")
-    saved = TextToSign(config).trainable_state_dict()
+    torch.manual_seed(0)
+    model = TextToSign(config)
+    slots = torch.tensor(skeleton.SYNTHETIC_SLOTS)
+    rows = torch.stack([2 * slots, 2 * slots + 1], dim=1).flatten()
+    channels = [0, 1, 2] + [3 + c for c in _TEN_POINT_BONE_CHANNELS]
+    with torch.no_grad():  # what a 10-point model can hold: nothing in the other points' rows and channels
+        out, conv_in = model.unet.pose_planner.frames.out, model.unet.conv_in
+        for tensor in (out.weight, out.bias):
+            kept = tensor[rows].clone()
+            tensor.zero_()
+            tensor[rows] = kept
+        kept = conv_in.weight[:, channels].clone()
+        conv_in.weight.zero_()
+        conv_in.weight[:, channels] = kept
+        model.unet.pose_planner.points_seen[slots] = True
+    saved = model.trainable_state_dict()
+    old = {k: v for k, v in saved.items() if k != "unet.pose_planner.points_seen"}
+    old["unet.pose_planner.frames.out.weight"] = saved["unet.pose_planner.frames.out.weight"][rows]
+    old["unet.pose_planner.frames.out.bias"] = saved["unet.pose_planner.frames.out.bias"][rows]
+    old["unet.conv_in.weight"] = saved["unet.conv_in.weight"][:, channels]
     # 8d77b19 named the planner's layers `pose_planner.<layer>`; the learnt placement kept its name.
-    old_names = {k.replace("pose_planner.frames.", "pose_planner."): v for k, v in saved.items()}
-    assert "unet.pose_planner.frames.out.weight" in saved and "unet.pose_planner.out.weight" in old_names
+    old = {k.replace("pose_planner.frames.", "pose_planner."): v for k, v in old.items()}
     loaded = TextToSign(config)
-    loaded.load_trainable_state_dict(old_names)
+    loaded.load_trainable_state_dict(old)
     for key, value in loaded.trainable_state_dict().items():
         assert torch.equal(value, saved[key]), key

@@ -72,10 +72,10 @@ def test_videos_of_another_size_or_length_are_refused_with_the_fix():
 def test_shift_augmentation_moves_keypoints_with_the_pixels():
     video = torch.zeros(1, 3, 2, 16, 16)
     video[..., 5, 7] = 1.0  # a dot at x=7, y=5 in every frame
-    keypoints = torch.tensor([[[[7.5 / 16, 5.5 / 16]]] * 2])  # [1, T=2, K=1, 2], the dot's centre
+    keypoints = torch.tensor([[[[7.5 / 16, 5.5 / 16, 1.0]]] * 2])  # [1, T=2, K=1, 3], the dot's centre, seen
     shifted, moved = shift_augment(video, keypoints, max_shift=2, generator=torch.Generator().manual_seed(3))
     y, x = (shifted[0, 0, 0] == 1.0).nonzero()[0].tolist()
-    assert moved[0, 0, 0].tolist() == pytest.approx([(x + 0.5) / 16, (y + 0.5) / 16])
+    assert moved[0, 0, 0].tolist() == pytest.approx([(x + 0.5) / 16, (y + 0.5) / 16, 1.0])
     assert torch.equal(shifted[:, :, 0], shifted[:, :, 1])  # the whole clip moves as one
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data import build_dataset, collate
 from text2sign.data import synthetic
@@ -35,7 +36,7 @@ def _sentences(count: int, seed: int = 0):
 def _same_sample(a: dict, b: dict) -> bool:
     return (
         torch.equal(a["video"], b["video"])
-        and torch.equal(a["keypoints"], b["keypoints"])
+        and torch.equal(a["keypoints"].nan_to_num(), b["keypoints"].nan_to_num())
         and a["text"] == b["text"]
         and a["glosses"] == b["glosses"]
     )
@@ -94,10 +95,12 @@ def test_video_and_keypoints_have_the_configured_shape_and_range(size, frames):
     sample = SyntheticSigningCorpus(config, "train")[1]
     video, keypoints = sample["video"], sample["keypoints"]
     assert video.shape == (3, frames, size, size) and video.dtype == torch.float32
-    assert keypoints.shape == (frames, len(KEYPOINT_NAMES), 2) and keypoints.dtype == torch.float32
+    assert keypoints.shape == (frames, skeleton.NUM_POINTS, 3) and keypoints.dtype == torch.float32
     assert video.min() >= -1.0 and video.max() <= 1.0
     assert video.std() > 0.05, "the frame should show a signer, not a flat colour"
-    assert keypoints.min() >= 0.0 and keypoints.max() <= 1.0
+    seen = keypoints[:, list(skeleton.SYNTHETIC_SLOTS)]  # the signer's 10 points; the other 40 are missing
+    assert seen[..., :2].min() >= 0.0 and seen[..., :2].max() <= 1.0 and (seen[..., 2] == 1).all()
+    assert skeleton.present(keypoints).sum() == frames * len(KEYPOINT_NAMES)
 
 
 def test_keypoints_stay_inside_the_frame_for_every_sign_and_extreme_signer():
@@ -296,7 +299,7 @@ def test_collate_stacks_videos_and_keypoints_and_keeps_texts_and_glosses():
     corpus = build_dataset(SMALL, "train")
     batch = collate([corpus[0], corpus[1], corpus[2]])
     assert batch["video"].shape == (3, 3, 8, 32, 32)
-    assert batch["keypoints"].shape == (3, 8, len(KEYPOINT_NAMES), 2)
+    assert batch["keypoints"].shape == (3, 8, skeleton.NUM_POINTS, 3)
     assert batch["texts"] == corpus.texts[:3]
     assert batch["glosses"] == [corpus.glosses_of(i) for i in range(3)]
 
@@ -309,7 +312,7 @@ def test_prerendering_in_processes_gives_the_clips_rendering_on_demand_gives():
     assert len(ahead._cache) == len(ahead)
     for index in range(len(ahead)):
         assert torch.equal(ahead[index]["video"], on_demand[index]["video"])
-        assert torch.equal(ahead[index]["keypoints"], on_demand[index]["keypoints"])
+        assert torch.equal(ahead[index]["keypoints"].nan_to_num(), on_demand[index]["keypoints"].nan_to_num())
 
 
 def test_signer_variation_zero_gives_every_clip_the_default_signer_and_one_keeps_the_corpus():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from text2sign import skeleton
 from text2sign.config import Config
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.models import UNet3D
@@ -28,7 +29,7 @@ class TextToSign(nn.Module):
 
     def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor,
                 keypoints: Tensor | None = None) -> Tensor:
-        """x [B, 3, T, H, W] noisy video -> the UNet's prediction [B, 3, T, H, W]. `keypoints` [B, T, K, 2]:
+        """x [B, 3, T, H, W] noisy video -> the UNet's prediction [B, 3, T, H, W]. `keypoints` [B, T, K, 3]:
         the skeleton a pose-plan model draws in training; otherwise (and always at sampling) None."""
         return self.unet(x, timesteps, context, context_mask, keypoints)
 
@@ -59,7 +60,7 @@ class TextToSign(nn.Module):
 
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
         unet = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
-        self.unet.load_state_dict(planner_layers_renamed(unet))
+        self.unet.load_state_dict(ten_point_skeleton_upgraded(planner_layers_renamed(unet)))
         text = {k.removeprefix("text_encoder."): v for k, v in state.items() if k.startswith("text_encoder.")}
         if text:
             self.text_encoder.load_state_dict(text)
@@ -72,13 +73,46 @@ def planner_layers_renamed(unet_state: dict[str, Tensor]) -> dict[str, Tensor]:
     Checkpoints written at 8d77b19 (2026-12-01), before the planner became the frame plan's transformer with
     a pose head, hold its layers as `pose_planner.<layer>`; they are `pose_planner.frames.<layer>` since, with
     the same shapes. Its learnt `placement` kept its name. Any other state dict is returned as it is."""
-    if any(k.startswith("pose_planner.frames.") for k in unet_state):
+    if any(k.startswith("pose_planner.frames.") for k in unet_state) or "pose_planner.placement" not in unet_state:
         return unet_state
+
     def renamed(key: str) -> str:
         if key.startswith("pose_planner.") and key != "pose_planner.placement":
             return "pose_planner.frames." + key.removeprefix("pose_planner.")
         return key
     return {renamed(k): v for k, v in unet_state.items()}
+
+
+# The pose-plan input channels of checkpoints from before the common skeleton, in their order (one bone each:
+# neck-head, the right arm's three segments and its hand, the same on the left), as channels of today's drawing.
+_TEN_POINT_BONE_CHANNELS = (0, 1, 2, 3, 9, 4, 5, 6, 14)
+
+
+def ten_point_skeleton_upgraded(unet_state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A UNet state dict of a pose-plan model from before the common 50-point skeleton (2026-12-05), when the
+    planner and the drawing had the synthetic signer's 10 points, as today's model that computes the same: the
+    planner's output rows move to those points' slots (`skeleton.SYNTHETIC_SLOTS`), the UNet's skeleton input
+    channels to the channels that draw the same bones, and the rest is zero. Any other state dict is returned
+    as it is, so registered models trained before the change still load and sample alike."""
+    if "pose_planner.placement" not in unet_state or "pose_planner.points_seen" in unet_state:
+        return unet_state
+    state = dict(unet_state)
+    slots = torch.tensor(skeleton.SYNTHETIC_SLOTS)
+    rows = torch.stack([2 * slots, 2 * slots + 1], dim=1).flatten()
+    for name in ("weight", "bias"):
+        old = state[f"pose_planner.frames.out.{name}"]
+        new = old.new_zeros((2 * skeleton.NUM_POINTS, *old.shape[1:]))
+        new[rows] = old
+        state[f"pose_planner.frames.out.{name}"] = new
+    old = state["conv_in.weight"]  # [C, 3 + 9, ...]
+    new = old.new_zeros((old.shape[0], 3 + len(skeleton.CHANNELS), *old.shape[2:]))
+    new[:, :3] = old[:, :3]
+    new[:, [3 + c for c in _TEN_POINT_BONE_CHANNELS]] = old[:, 3:]
+    state["conv_in.weight"] = new
+    seen = torch.zeros(skeleton.NUM_POINTS, dtype=torch.bool)
+    seen[slots] = True
+    state["pose_planner.points_seen"] = seen
+    return state
 
 
 def _inference_weights(config: Config, checkpoint: dict) -> str:
@@ -104,7 +138,7 @@ def generate(
 ) -> Tensor:
     """Videos [B, 3, T, H, W] in [-1, 1] for `texts`, reproducible from `seed` on any device.
     `shared_noise`: every text starts from the same noise, so the videos differ only by their text.
-    `keypoints` [B, T, K, 2], for a pose-plan model only: draw these skeletons instead of the ones planned from
+    `keypoints` [B, T, K, 3], for a pose-plan model only: draw these skeletons instead of the ones planned from
     the texts (evaluation's ground-truth-pose reading; guidance's unconditional half keeps the empty text's plan)."""
     if keypoints is not None and model.unet.pose_planner is None:
         raise ValueError("keypoints given to a model without a pose plan (model.pose_plan is off)")
@@ -133,7 +167,7 @@ def generate(
 
 
 def _drawing(model: TextToSign, keypoints: Tensor):
-    """A denoiser that shows the UNet `keypoints` [B, T, K, 2] for the first B rows of a batch (the texts) and
+    """A denoiser that shows the UNet `keypoints` [B, T, K, 3] for the first B rows of a batch (the texts) and
     the planner's skeletons for the rest (the empty text of classifier-free guidance)."""
 
     def denoise(x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:

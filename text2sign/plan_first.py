@@ -53,6 +53,6 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
 
 
 def _captions_and_keypoints(train_set: Dataset) -> tuple[list[str], torch.Tensor]:
-    """Every training caption and its clip's keypoints [N, T, K, 2]."""
+    """Every training caption and its clip's keypoints [N, T, K, 3]."""
     samples = [train_set[i] for i in range(len(train_set))]
     return [s["text"] for s in samples], torch.stack([s["keypoints"] for s in samples])

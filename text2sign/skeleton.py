@@ -134,10 +134,11 @@ def placement(keypoints: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Where each clip's signer stands, from keypoints [B, T, K, 3]: the neck [B, 1, 1, 2] and the body unit, a
     shoulder half-width [B, 1, 1, 1], in image coordinates, and whether the clip has a placement at all [B].
 
-    Medians over the clip's frames, so frames that lost a point do not move it. The half-width is the
-    neck-to-shoulder distance, which needs only one shoulder: a frame with a shoulder missing (turned away,
-    cut off) still measures it from the other. Where no frame sees the neck, the midpoint of the shoulders
-    stands in for it (MediaPipe's neck). A clip with neither is left out of everything placement feeds."""
+    Medians over the clip's frames, so frames that lost a point do not move it. The half-width is half the
+    shoulder span; in a frame with a shoulder missing (turned away, cut off) it falls back to the distance
+    from the neck to the other shoulder, which is about the same on a real body. Where a frame has no neck,
+    the midpoint of the shoulders stands in for it (MediaPipe's neck). A clip with neither is left out of
+    everything placement feeds."""
     seen = present(keypoints)
     xy = positions(keypoints).float()
     shoulders_seen = seen[..., RIGHT_SHOULDER] & seen[..., LEFT_SHOULDER]
@@ -145,14 +146,12 @@ def placement(keypoints: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     neck_seen = seen[..., NECK] | shoulders_seen
     neck_frames = torch.where(seen[..., NECK, None], xy[..., NECK, :], midpoint)  # [B, T, 2]
     neck = _masked_median(neck_frames, neck_seen[..., None])  # [B, 2]
-    reach = [(xy[..., s, :] - neck_frames).norm(dim=-1) for s in (RIGHT_SHOULDER, LEFT_SHOULDER)]
-    reach_seen = [seen[..., s] & seen[..., NECK] for s in (RIGHT_SHOULDER, LEFT_SHOULDER)]
-    count = reach_seen[0].float() + reach_seen[1].float()
-    half_width = (reach[0] * reach_seen[0] + reach[1] * reach_seen[1]) / count.clamp_min(1)
-    # Without the neck, the half-width is half the shoulder span.
+    # Half the shoulder span; with a shoulder missing, the neck-to-shoulder distance of the other.
     span = (xy[..., RIGHT_SHOULDER, :] - xy[..., LEFT_SHOULDER, :]).norm(dim=-1) / 2
-    half_width = torch.where(count > 0, half_width, span)
-    width_seen = (count > 0) | shoulders_seen
+    one_side = torch.where(seen[..., RIGHT_SHOULDER, None], xy[..., RIGHT_SHOULDER, :], xy[..., LEFT_SHOULDER, :])
+    reach = (one_side - xy[..., NECK, :]).norm(dim=-1)
+    half_width = torch.where(shoulders_seen, span, reach)
+    width_seen = shoulders_seen | (seen[..., NECK] & (seen[..., RIGHT_SHOULDER] | seen[..., LEFT_SHOULDER]))
     scale = _masked_median(half_width[..., None], width_seen[..., None])  # [B, 1]
     valid = neck_seen.any(-1) & width_seen.any(-1)
     return neck[:, None, None, :], scale.clamp_min(1e-4)[:, None, None, :], valid
@@ -163,3 +162,11 @@ def _masked_median(values: Tensor, mask: Tensor) -> Tensor:
     filled = torch.where(mask, values, torch.full_like(values, float("nan")))
     median = filled.nanmedian(dim=1).values
     return torch.nan_to_num(median, nan=0.0)
+
+
+def mean_point_error(predicted: Tensor, truth: Tensor) -> Tensor:
+    """Per clip [B]: the mean over frames and present points of the distance between `predicted` [B, T, K, 2]
+    and the true keypoints [B, T, K, 3] (missing points left out; 0 for a clip with none seen)."""
+    seen = present(truth)
+    distance = torch.where(seen, (predicted[..., :2].float() - positions(truth).float()).norm(dim=-1), 0.0)
+    return distance.sum(dim=(1, 2)) / seen.sum(dim=(1, 2)).clamp_min(1)

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from text2sign.data import collate
-from text2sign.models.pose_plan import placement_of
+from text2sign import skeleton
 from text2sign.pipeline import generate
 from text2sign.text_reliance import losses_under_captions, shuffled_texts
 from text2sign.training_state import Training
@@ -57,17 +57,17 @@ def validation_losses(training: Training, text_gap: bool = True) -> dict[str, fl
 
 
 def pose_plan_errors(net, batch: dict) -> dict[str, torch.Tensor]:
-    """Per clip [B], in pixels (the mean over frames and keypoints of the Euclidean distance): how far the
+    """Per clip [B], in pixels (the mean over frames and the points seen of the Euclidean distance): how far the
     keypoints planned from its caption are from its true ones ("error"), and the same with the planned pose
     put at the clip's own placement ("motion_error": only what the caption decides)."""
-    truth = batch["keypoints"]
+    truth = batch["keypoints"].float()
     context, mask = net.encode(list(batch["texts"]))
     planner = net.unet.pose_planner
     body_pose = planner.body_pose(context, mask, truth.shape[1]).float().cpu()
-    neck, scale = placement_of(truth)
+    neck, scale, _ = skeleton.placement(truth)
 
     def pixels_off(planned: torch.Tensor) -> torch.Tensor:
-        return (planned - truth).norm(dim=-1).mean(dim=(1, 2)) * net.config.data.image_size
+        return skeleton.mean_point_error(planned, truth) * net.config.data.image_size
 
     return {"error": pixels_off(planner.place(body_pose).float()), "motion_error": pixels_off(neck + scale * body_pose)}
 

@@ -60,7 +60,7 @@ def corpus_report(splits: dict[str, Dataset]) -> tuple[dict[str, float], dict[st
 
 def collate(samples: list[dict]) -> dict:
     """Batch samples: video [B, 3, T, H, W], texts list[str], glosses list[tuple], and keypoints
-    [B, T, K, 2] when the corpus has them (the synthetic one; real corpora have none)."""
+    [B, T, 50, 3] (`text2sign.skeleton`) when the corpus has them."""
     batch = {
         "video": torch.stack([s["video"] for s in samples]),
         "texts": [s["text"] for s in samples],

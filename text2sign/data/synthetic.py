@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 from text2sign.config import DataConfig
 from text2sign.data.grammar import Sentence, generate_sentence
 from text2sign.data.lexicon import LEXICON
-from text2sign.data.render import KEYPOINT_NAMES, Appearance, render, toward_default
+from text2sign import skeleton
+from text2sign.data.render import Appearance, render, toward_default
 
 SPLITS = ("train", "val", "test")
 # Share of gloss sequences (hash buckets out of 100) in each split.
@@ -39,10 +40,12 @@ class SyntheticSigningCorpus(Dataset):
     video      float32 [3, T, H, W] in [-1, 1]
     text       str, the English sentence
     glosses    tuple[str, ...], what is signed, in order (1 to 4 signs)
-    keypoints  float32 [T, K, 2], 2-D joints in [0, 1] image coordinates, K = len(KEYPOINT_NAMES)
+    keypoints  float32 [T, 50, 3], the signer's 10 joints in the common skeleton (`skeleton.from_synthetic`),
+               x, y in [0, 1] image coordinates and a confidence; the 40 points it lacks are missing
     """
 
-    keypoint_names = KEYPOINT_NAMES
+    keypoint_names = skeleton.POINT_NAMES
+    has_keypoints = True
     has_glosses = True
 
     def __init__(self, config: DataConfig, split: str, cache: bool = True) -> None:
@@ -125,5 +128,5 @@ class SyntheticSigningCorpus(Dataset):
             "video": torch.from_numpy(video).float().div_(127.5).sub_(1.0),
             "text": sentence.text,
             "glosses": sentence.glosses,
-            "keypoints": torch.from_numpy(keypoints.copy()),
+            "keypoints": torch.from_numpy(skeleton.from_synthetic(keypoints)),
         }

@@ -19,7 +19,8 @@ from text2sign.config import ModelConfig
 from text2sign.models.attention import VideoTransformer
 from text2sign.models.embeddings import sinusoidal_embedding
 from text2sign.models.frame_plan import FramePlanner
-from text2sign.models.pose_plan import BONES, PosePlanner, pose_maps
+from text2sign import skeleton
+from text2sign.models.pose_plan import PosePlanner, pose_maps
 
 
 def spatial_conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv3d:
@@ -142,8 +143,8 @@ class UNet3D(nn.Module):
                                           config.head_dim) if config.frame_plan else None
         self.pose_planner = PosePlanner(context_dim, config.pose_plan_width, config.pose_plan_depth,
                                         config.head_dim) if config.pose_plan else None
-        # With a pose plan the skeleton's bones come in beside the noisy clip, one channel each.
-        condition_channels = len(BONES) if config.pose_plan else 0
+        # With a pose plan the skeleton comes in beside the noisy clip: a channel per arm segment and per finger.
+        condition_channels = len(skeleton.CHANNELS) if config.pose_plan else 0
         self.conv_in = spatial_conv(in_channels + condition_channels, config.channels)
 
         # Every output of the down path is kept as a skip for the up path: record their widths.
@@ -201,7 +202,7 @@ class UNet3D(nn.Module):
         """x [B, C, T, H, W] noisy clip, timesteps [B] (int or float; a scalar is broadcast),
         context [B, L, D] text token embeddings, context_mask [B, L] bool (True = real token)
         -> [B, C, T, H, W] the prediction.
-        With a pose plan, `keypoints` [B, T, K, 2] is the skeleton to draw (training shows the true one);
+        With a pose plan, `keypoints` [B, T, K, 3] (`text2sign.skeleton`) is the skeleton to draw (training shows the true one);
         None plans it from the text, as sampling does. Without a pose plan it must be None."""
         batch = x.shape[0]
         timesteps = torch.as_tensor(timesteps, device=x.device).expand(batch)
