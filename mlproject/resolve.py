@@ -5,7 +5,7 @@ from __future__ import annotations
 from ablations import ablation_name, load_ablation
 from text2sign.config import Config, apply_overrides, parse_overrides, validate
 from text2sign.data.spec import parse_data_spec
-from text2sign.scales import scale_overrides
+from text2sign.scales import SYNTHETIC_ONLY, scale_overrides
 
 
 def resolve_config(
@@ -36,6 +36,10 @@ def resolve_config(
     # and a resume from another folder then all name the same corpus.
     spec = parse_data_spec(config.data.name)
     config = apply_overrides(config, {"data.name": str(spec)}, source="parameters")
+    if spec.kind != "synthetic":
+        # A scale's synthetic-only settings mean nothing on a real corpus, whose signers are what they are.
+        keep = {key: value for key, value in SYNTHETIC_ONLY.items() if key not in chosen}
+        config = apply_overrides(config, keep, source="the corpus")
     if "model.pose_plan" not in chosen:
         config = apply_overrides(config, {"model.pose_plan": spec.has_keypoints}, source="the corpus")
     validate(config)

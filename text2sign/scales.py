@@ -53,7 +53,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "ema.update_every": 1,
         "model.pose_plan_steps": 20,
     },
-    # A quick look on a laptop in which the video follows its text: 5.4-6.3 minutes on a 2-core Intel Xeon,
+    # A quick look on a laptop in which the video follows its text (on a real corpus: its clips, not one signer): 5.4-6.3 minutes on a 2-core Intel Xeon,
     # evaluated and registered (three seeds, 2026-12-02).
     # One signer: with every clip's looks drawn anew, 256 steps went on learning clothing, skin and background
     # (val/text_loss_gap 0.0021, samples under colour noise); with one signer the skeleton, which the text
@@ -92,6 +92,11 @@ SCALES: dict[str, dict[str, Any]] = {
     # The study: 64x64, 16 frames, channels 96, depth 2, batch 2 x 8, LR 5e-5, 150 epochs, EMA 0.9999 / 10 steps.
     "full": {},
 }
+
+
+# What a scale may set only for the synthetic corpus, and what a real corpus gets instead: `small`'s one signer is
+# the renderer's default look; a real corpus has the signers it has.
+SYNTHETIC_ONLY: dict[str, Any] = {"data.signer_variation": 1.0}
 
 
 def scale_overrides(name: str) -> dict[str, Any]:
