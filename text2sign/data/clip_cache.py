@@ -79,7 +79,8 @@ class ClipCache:
             return None  # unreadable: decoded and rewritten by the caller
         if frames.dtype != np.uint8 or frames.shape != shape or (keypoints is not None) != with_keypoints:
             return None
-        if keypoints is not None and (keypoints.dtype != np.float32 or keypoints.shape != (shape[0], skeleton.NUM_POINTS, 3)):
+        keypoint_shape = (shape[0], skeleton.NUM_POINTS, 3)
+        if keypoints is not None and (keypoints.dtype != np.float32 or keypoints.shape != keypoint_shape):
             return None
         if _checksum(frames, keypoints) != checksum:
             return None

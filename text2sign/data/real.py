@@ -43,7 +43,7 @@ SPLITS = ("train", "val", "test")
 READERS = {"phoenix2014t": phoenix.read_index, "how2sign": how2sign.read_index, "folder": folder.read_index}
 NO_CACHE = "none"
 _BAD_CLIP_FIX = "Re-encode or replace the clip, or remove its line"
-BAD_KEYPOINTS_FIX = "Restore the keypoint file from the release (the 2D keypoints) or remove the clip's line"
+_BAD_KEYPOINTS_FIX = "Restore the keypoint file from the release (the 2D keypoints) or remove the clip's line"
 log = logging.getLogger(__name__)
 
 
@@ -68,7 +68,7 @@ def corpus_has_keypoints(spec: DataSpec) -> bool:
 def bad_sample(record: ClipRecord, error: ClipError | KeypointError) -> Problem:
     """A record whose clip or keypoints cannot be read, named by its clip (the keypoint error names its file)."""
     if isinstance(error, KeypointError):
-        return Problem(str(record.source), f"its keypoints cannot be read: {error}", BAD_KEYPOINTS_FIX)
+        return Problem(str(record.source), f"its keypoints cannot be read: {error}", _BAD_KEYPOINTS_FIX)
     return Problem(str(record.source), str(error), _BAD_CLIP_FIX)
 
 
