@@ -1,7 +1,8 @@
 """python -m text2sign.data inspect SPEC [--decode]
 
-Prints, per split, the number of samples, frames per clip (min / median / max), an example text and
-the problems found. Exit codes: 0 every split is usable (problems with single samples are listed),
+Prints, per split, the number of samples, frames per clip (min / median / max), an example text, the
+keypoint coverage where the corpus has keypoints (body and hands found, hand points the crop cuts off;
+from a sample of the clips when the split is large) and the problems found. Exit codes: 0 every split is usable (problems with single samples are listed),
 1 a split is missing, unreadable or has no usable sample, 2 a usage error.
 """
 
@@ -18,7 +19,7 @@ from text2sign.data.spec import parse_data_spec
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m text2sign.data", description="Check a sign-language corpus on disk.")
     commands = parser.add_subparsers(dest="command", required=True)
-    inspect = commands.add_parser("inspect", help="per split: samples, frames per clip, an example, problems")
+    inspect = commands.add_parser("inspect", help="per split: samples, frames per clip, an example, keypoint coverage, problems")
     inspect.add_argument("spec", metavar="SPEC", help="phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     inspect.add_argument("--decode", action="store_true",
                          help="decode every frame of every clip (finds damage past the header; reads the whole corpus)")

@@ -3,6 +3,12 @@
 Reads every split's table and opens every clip: a frame folder's first image, a video's container
 header (its frame count). `decode=True` decodes every frame of every clip, which also finds damage
 past the header, at the cost of reading the whole corpus.
+
+Where the corpus has keypoints, it reports their coverage per split: the share of frames in which the
+body (neck and both shoulders), the right hand and the left hand were found (any of a hand's points), and
+the share of the hand points found that the centred square (the crop the model sees) cuts off. That reads
+every keypoint file of a clip, so it reads at most `KEYPOINT_SAMPLE` clips per split, spread evenly over
+it, and says so.
 """
 
 from __future__ import annotations
@@ -10,14 +16,48 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from text2sign import skeleton
 from text2sign.data import how2sign, phoenix
-from text2sign.data.real import SPLITS, read_index
+from text2sign.data.keypoints import KeypointError, load_track
+from text2sign.data.real import SPLITS, bad_sample, read_index
 from text2sign.data.records import SKIP_HINT, ClipRecord, DataError, Problem
 from text2sign.data.spec import DataSpec
-from text2sign.data.video_io import ClipError, count_frames
+from text2sign.data.video_io import ClipError, count_frames, frame_size
 
 _CORPUS_SPLITS = {"phoenix2014t": phoenix.SPLITS, "how2sign": how2sign.SPLITS}
 _LISTED_PROBLEMS = 20
+KEYPOINT_SAMPLE = 50  # clips per split whose keypoints are read for the coverage figures
+_HAND = skeleton.LEFT_HAND - skeleton.RIGHT_HAND  # points per hand
+
+
+@dataclass
+class KeypointCoverage:
+    """Counts over the keypoint tracks read, in the source's frames (before temporal sampling)."""
+
+    of: int = 0  # clips of the split with keypoints
+    tried: int = 0  # of those, the sample whose keypoints were read
+    clips: int = 0  # of those, the ones that could be read
+    frames: int = 0
+    body: int = 0  # frames with the neck and both shoulders
+    right_hand: int = 0  # frames with any point of the hand
+    left_hand: int = 0
+    hand_points: int = 0  # hand points found, over all frames
+    hand_points_cut: int = 0  # of those, outside the centred square
+
+    def add(self, points: np.ndarray, width: int, height: int, pixel_centre: float) -> None:
+        """One clip's track: points [N, 50, 3] in the pixels of a `width` x `height` frame."""
+        seen = points[..., 2] > 0
+        self.clips += 1
+        self.frames += len(points)
+        self.body += int(seen[:, [skeleton.NECK, skeleton.RIGHT_SHOULDER, skeleton.LEFT_SHOULDER]].all(1).sum())
+        self.right_hand += int(seen[:, skeleton.RIGHT_HAND : skeleton.RIGHT_HAND + _HAND].any(1).sum())
+        self.left_hand += int(seen[:, skeleton.LEFT_HAND : skeleton.LEFT_HAND + _HAND].any(1).sum())
+        hands = points.copy()
+        hands[:, : skeleton.RIGHT_HAND] = skeleton.missing(1)[0, : skeleton.RIGHT_HAND]
+        self.hand_points += int(seen[:, skeleton.RIGHT_HAND :].sum())
+        self.hand_points_cut += skeleton.to_square(hands, width, height, pixel_centre)[1]
 
 
 @dataclass
@@ -28,6 +68,7 @@ class SplitReport:
     example: ClipRecord | None = None
     problems: list[Problem] = field(default_factory=list)
     error: str = ""  # why the split cannot be read at all
+    keypoints: KeypointCoverage | None = None  # None: the corpus has no keypoints
 
     @property
     def samples(self) -> int:
@@ -49,14 +90,50 @@ def inspect_corpus(spec: DataSpec, decode: bool = False) -> list[SplitReport]:
             report.error = str(error)
             continue
         report.problems = list(index.problems)
+        opened = []
         for record in index.records:
             try:
                 report.frames.append(count_frames(record.source, decode))
             except ClipError as error:
                 report.problems.append(Problem(str(record.source), str(error), "Re-encode or replace the clip"))
                 continue
+            opened.append(record)
             report.example = report.example or record
+        report.keypoints = _keypoint_coverage([r for r in opened if r.keypoints is not None], report.problems)
     return reports
+
+
+def _keypoint_coverage(records: list[ClipRecord], problems: list[Problem]) -> KeypointCoverage | None:
+    """Coverage over at most KEYPOINT_SAMPLE of `records`, evenly spread; their unreadable keypoints join `problems`."""
+    if not records:
+        return None
+    chosen = sorted(set(np.linspace(0, len(records) - 1, min(KEYPOINT_SAMPLE, len(records))).round().astype(int)))
+    coverage = KeypointCoverage(of=len(records), tried=len(chosen))
+    for i in chosen:
+        record = records[i]
+        try:
+            size = frame_size(record.source)
+            track = load_track(record.keypoints, size)
+        except (ClipError, KeypointError) as error:
+            problems.append(bad_sample(record, error))
+            continue
+        coverage.add(track.points, track.width, track.height, track.pixel_centre)
+    return coverage
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "n/a"
+
+
+def format_coverage(coverage: KeypointCoverage) -> str:
+    sample = f"a sample of {coverage.tried} of {coverage.of} clips" if coverage.tried < coverage.of else f"{coverage.of} clips"
+    if not coverage.frames:
+        return f"    keypoints: none could be read ({sample}; see the problems)"
+    read = sample if coverage.clips == coverage.tried else f"{coverage.clips} read of {sample}"
+    cut = 100 * coverage.hand_points_cut / coverage.hand_points if coverage.hand_points else 0.0
+    return (f"    keypoints ({read}, {coverage.frames} frames): body {_share(coverage.body, coverage.frames)} of frames, "
+            f"right hand {_share(coverage.right_hand, coverage.frames)}, left hand {_share(coverage.left_hand, coverage.frames)}; "
+            f"the centred square cuts off {cut:.1f}% of the hand points found")
 
 
 def format_reports(spec: DataSpec, reports: list[SplitReport]) -> str:
@@ -74,6 +151,8 @@ def format_reports(spec: DataSpec, reports: list[SplitReport]) -> str:
         if r.example is not None:
             glosses = " ".join(r.example.glosses) or "(none)"
             lines.append(f"    example: {r.example.text!r}  glosses: {glosses}")
+        if r.keypoints is not None:
+            lines.append(format_coverage(r.keypoints))
         lines.append(f"    problems: {len(r.problems) or 'none'}")
         lines += [f"      {p}" for p in r.problems[:_LISTED_PROBLEMS]]
         if len(r.problems) > _LISTED_PROBLEMS:

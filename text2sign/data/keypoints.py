@@ -9,6 +9,7 @@ for the pixels, the same centred square (`frames.fit_square`), coordinates in [0
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -49,3 +50,33 @@ def fit_track(track: KeypointTrack, frame_indices: np.ndarray, clip_frames: int,
     points = track.points[np.clip(rows, 0, n - 1)].copy()
     points[beyond] = skeleton.missing(1)[0]  # the track ended before the clip: nothing seen there
     return skeleton.to_square(points, track.width, track.height, track.pixel_centre)
+
+
+def load_track(path: Path, frame_size: tuple[int, int] | None = None) -> KeypointTrack:
+    """A clip's keypoints from `path`, read by what it is. Raises KeypointError naming the file.
+
+        a folder      OpenPose's JSON, a file per frame (How2Sign's 2D keypoints): `frame_size`, the
+                      (width, height) of the clip's frames, is needed, since OpenPose does not record it
+    """
+    if not path.exists():
+        raise KeypointError(f"{path}: missing")
+    if path.is_dir():
+        # Imported here: openpose.py builds on this module's KeypointTrack and KeypointError.
+        from text2sign.data import openpose
+
+        if frame_size is None:
+            raise ValueError(f"{path}: OpenPose JSON does not record its frame size; pass the clip's as frame_size")
+        return openpose.read_folder(path, *frame_size)
+    # Keypoint files (a `.pose` file, the MediaPipe extractor's `.npz` entry) are told apart by their suffix here.
+    raise KeypointError(f"{path}: not a keypoint source this version reads (a folder of OpenPose JSON)")
+
+
+def fingerprint(path: Path) -> list[tuple[str, int, int]]:
+    """(name, size, mtime_ns) of a keypoint file, or of every file of a keypoint folder: what changes when the
+    keypoints do (a clip cache key covers it). [] for a source that is missing."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    else:
+        files = [path] if path.is_file() else []
+    stats = [(file.name, file.stat()) for file in files]
+    return [(name, stat.st_size, stat.st_mtime_ns) for name, stat in stats]

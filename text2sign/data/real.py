@@ -5,14 +5,17 @@ Samples are dicts like the synthetic corpus's, less what real data lacks:
                whole clip, centre-cropped to a square of data.image_size pixels
     text       str
     glosses    tuple[str, ...]; empty for a corpus without glosses (`has_glosses` False)
-There are no `keypoints`: no real corpus here ships poses, and zeros would read as a measurement.
+    keypoints  float32 [T, 50, 3], only where the corpus has keypoints (`has_keypoints`; How2Sign's OpenPose
+               JSON): the skeleton of `text2sign.skeleton` at the same T frames, in the same square, x and y
+               in [0, 1], missing points with confidence 0 and NaN x, y
 
 Which samples: the split's usable rows (see `records`); `data.train_size` / `val_size` / `test_size`
 cap each split, taking a subset drawn with `data.corpus_seed` (in file order) when the split is larger,
 so the `tiny` and `small` scales stay quick on a big corpus. Every chosen clip is then decoded once,
 by the DataLoader's workers, before training starts: a corrupt clip is found now rather than in the
 epoch that first draws it, and with the cache on (the default) this is the decoding training would
-do anyway. With `data.on_error=raise` the first bad row or clip raises `DataError` naming its file;
+do anyway. Keypoints are read in the same pass and cached with their clip, so a corrupt keypoint file is
+found then too. With `data.on_error=raise` the first bad row or clip raises `DataError` naming its file;
 with `skip` they are left out, so batches and steps per epoch are known, and listed in `skipped`.
 """
 
@@ -22,21 +25,25 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data import folder, how2sign, phoenix
 from text2sign.data.clip_cache import ClipCache
 from text2sign.data.frames import to_video_tensor
+from text2sign.data.keypoints import KeypointError, fit_track, load_track
 from text2sign.data.records import ClipRecord, DataError, Index, Problem
 from text2sign.data.spec import DataSpec, parse_data_spec
-from text2sign.data.video_io import ClipError, read_clip
+from text2sign.data.video_io import ClipError, decode_clip, read_clip
 
 SPLITS = ("train", "val", "test")
 READERS = {"phoenix2014t": phoenix.read_index, "how2sign": how2sign.read_index, "folder": folder.read_index}
 NO_CACHE = "none"
 _BAD_CLIP_FIX = "Re-encode or replace the clip, or remove its line"
+_BAD_KEYPOINTS_FIX = "Restore the keypoint file from the release (the 2D keypoints) or remove the clip's line"
 log = logging.getLogger(__name__)
 
 
@@ -53,17 +60,29 @@ def corpus_has_glosses(spec: DataSpec) -> bool:
     return spec.kind in ("synthetic", "phoenix2014t")
 
 
+def corpus_has_keypoints(spec: DataSpec) -> bool:
+    """Whether the corpus's samples come with keypoints: a fact of the corpus on disk (How2Sign's JSON folders)."""
+    return spec.kind == "how2sign" and how2sign.has_keypoints(spec.path)
+
+
+def bad_sample(record: ClipRecord, error: ClipError | KeypointError) -> Problem:
+    """A record whose clip or keypoints cannot be read, named by its clip (the keypoint error names its file)."""
+    if isinstance(error, KeypointError):
+        return Problem(str(record.source), f"its keypoints cannot be read: {error}", _BAD_KEYPOINTS_FIX)
+    return Problem(str(record.source), str(error), _BAD_CLIP_FIX)
+
+
 def cache_folder(config: DataConfig) -> Path | None:
     return None if config.cache_dir == NO_CACHE else Path(config.cache_dir).expanduser()
 
 
 class RealCorpus(Dataset):
-    keypoint_names: tuple[str, ...] = ()
-
     def __init__(self, config: DataConfig, split: str) -> None:
         self.config, self.split = config, split
         self.spec = parse_data_spec(config.name)
         self.has_glosses = corpus_has_glosses(self.spec)
+        self.has_keypoints = corpus_has_keypoints(self.spec)
+        self.keypoint_names: tuple[str, ...] = skeleton.POINT_NAMES if self.has_keypoints else ()
         index = read_index(self.spec, split)
         self.skipped: list[Problem] = list(index.problems)
         if self.skipped and config.on_error == "raise":
@@ -71,9 +90,9 @@ class RealCorpus(Dataset):
         self.usable = len(index.records)  # before the size cap and the decoding check
         self._cache = self._open_cache()
         # Cache keys by source: a key stats every file of the source (a PHOENIX clip is a folder of ~200
-        # PNGs), which need not be redone on every read of every epoch; a source changed on disk during
-        # a run is still caught by the next run.
-        self._keys: dict[Path, str] = {}
+        # PNGs, an OpenPose folder a JSON per frame), which need not be redone on every read of every epoch;
+        # a source changed on disk during a run is still caught by the next run.
+        self._keys: dict[tuple[Path, Path | None], str] = {}
         self.records = self._decodable(self._cap(index.records))
         if self.skipped and config.on_error == "raise":
             more = f" ({len(self.skipped) - 1} more clips of this split cannot be read either)" if len(self.skipped) > 1 else ""
@@ -117,19 +136,32 @@ class RealCorpus(Dataset):
                 self.skipped.append(problem)
         return kept
 
-    def clip(self, record: ClipRecord) -> np.ndarray:
-        """The record's clip as uint8 [T, S, S, 3], from the cache when it holds a valid copy. Raises ClipError."""
-        size, frames = self.config.image_size, self.config.num_frames
+    def clip(self, record: ClipRecord) -> tuple[np.ndarray, np.ndarray | None]:
+        """The record's clip as uint8 [T, S, S, 3] and its keypoints as float32 [T, 50, 3] (None when it has
+        none), from the cache when it holds a valid copy. Raises ClipError or KeypointError."""
         if self._cache is None:
-            return read_clip(record.source, frames, size)
-        key = self._keys.get(record.source)
+            return self._read(record)
+        size, frames = self.config.image_size, self.config.num_frames
+        sources = (record.source, record.keypoints)
+        key = self._keys.get(sources)
         if key is None:
-            key = self._keys[record.source] = self._cache.key(record.source, frames, size)
-        clip = self._cache.load(key, (frames, size, size, 3))
-        if clip is None:
-            clip = read_clip(record.source, frames, size)
-            self._cache.save(key, clip)
-        return clip
+            key = self._keys[sources] = self._cache.key(record.source, frames, size, record.keypoints)
+        entry = self._cache.load(key, (frames, size, size, 3), with_keypoints=record.keypoints is not None)
+        if entry is not None:
+            return entry.frames, entry.keypoints
+        clip, keypoints = self._read(record)
+        self._cache.save(key, clip, keypoints)
+        return clip, keypoints
+
+    def _read(self, record: ClipRecord) -> tuple[np.ndarray, np.ndarray | None]:
+        size, frames = self.config.image_size, self.config.num_frames
+        if record.keypoints is None:
+            return read_clip(record.source, frames, size), None
+        # The keypoints follow the pixels: the same sampled frames of the same decoded count, the same square.
+        clip = decode_clip(record.source, frames, size)
+        track = load_track(record.keypoints, (clip.width, clip.height))
+        keypoints, _ = fit_track(track, clip.indices, clip.count, clip.fps)
+        return clip.frames, keypoints
 
     def __len__(self) -> int:
         return len(self.records)
@@ -139,10 +171,13 @@ class RealCorpus(Dataset):
             raise IndexError(f"index {index} out of range for the {self.split} split of {len(self)} samples")
         record = self.records[index]
         try:
-            clip = self.clip(record)
-        except ClipError as error:
-            raise Problem(str(record.source), str(error), _BAD_CLIP_FIX).error() from None
-        return {"video": to_video_tensor(clip), "text": record.text, "glosses": record.glosses}
+            clip, keypoints = self.clip(record)
+        except (ClipError, KeypointError) as error:
+            raise bad_sample(record, error).error() from None
+        sample = {"video": to_video_tensor(clip), "text": record.text, "glosses": record.glosses}
+        if keypoints is not None:
+            sample["keypoints"] = torch.from_numpy(keypoints)
+        return sample
 
     @property
     def texts(self) -> list[str]:
@@ -158,7 +193,7 @@ class RealCorpus(Dataset):
 
 
 class _DecodeCheck(Dataset):
-    """Item i: None if record i's clip decodes, else its Problem. Runs in DataLoader workers."""
+    """Item i: None if record i's clip decodes and its keypoints read, else its Problem. Runs in DataLoader workers."""
 
     def __init__(self, corpus: RealCorpus, records: list[ClipRecord]) -> None:
         self.corpus, self.records = corpus, records
@@ -170,6 +205,6 @@ class _DecodeCheck(Dataset):
         record = self.records[index]
         try:
             self.corpus.clip(record)
-        except ClipError as error:
-            return Problem(str(record.source), str(error), _BAD_CLIP_FIX)
+        except (ClipError, KeypointError) as error:
+            return bad_sample(record, error)
         return None

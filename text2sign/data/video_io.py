@@ -8,6 +8,7 @@ with '-' (How2Sign has many: YouTube ids do) is read like any other.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -72,9 +73,27 @@ def _video_frames(path: Path) -> Iterator[Image.Image]:
         raise ClipError(f"cannot be decoded ({_why(error)})") from None
 
 
+@dataclass(frozen=True)
+class DecodedClip:
+    """A clip's sampled frames and what keypoints need to follow them: which frames they are, of how many, at
+    what size and rate."""
+
+    frames: np.ndarray  # uint8 [num_frames, size, size, 3]
+    indices: np.ndarray  # int64 [num_frames]: the clip frames they were sampled from
+    count: int  # the clip's frames, as decoded
+    width: int  # of the clip's frames, before cropping
+    height: int
+    fps: float | None  # a video's frame rate; None for a frame folder
+
+
 def read_clip(source: Path, num_frames: int, size: int) -> np.ndarray:
     """`num_frames` frames sampled uniformly over the whole clip, each centre-cropped to a square and
-    resized to `size`: uint8 [num_frames, size, size, 3]. Raises ClipError.
+    resized to `size`: uint8 [num_frames, size, size, 3]. Raises ClipError."""
+    return decode_clip(source, num_frames, size).frames
+
+
+def decode_clip(source: Path, num_frames: int, size: int) -> DecodedClip:
+    """`read_clip`'s frames with where they come from. Raises ClipError.
 
     A frame folder is sampled before decoding (only the chosen images are read). A video is decoded to
     the end and every frame shrunk on the way, since container frame counts can be wrong; at `size`
@@ -84,13 +103,54 @@ def read_clip(source: Path, num_frames: int, size: int) -> np.ndarray:
         files = frame_files(source)
         if not files:
             raise ClipError("holds no frame images (.png, .jpg)")
-        return np.stack([fit_square(_open_image(files[i]), size) for i in sample_indices(len(files), num_frames)])
+        indices = sample_indices(len(files), num_frames)
+        images = [_open_image(files[i]) for i in indices]
+        width, height = images[0].size
+        return DecodedClip(np.stack([fit_square(image, size) for image in images]), indices, len(files), width,
+                           height, None)
     if not source.is_file():
         raise ClipError("is missing")
-    frames = [fit_square(image, size) for image in _video_frames(source)]
+    frames, width, height = [], 0, 0
+    for image in _video_frames(source):
+        width, height = image.size
+        frames.append(fit_square(image, size))
     if not frames:
         raise ClipError("holds no decodable frames")
-    return np.stack([frames[i] for i in sample_indices(len(frames), num_frames)])
+    indices = sample_indices(len(frames), num_frames)
+    return DecodedClip(np.stack([frames[i] for i in indices]), indices, len(frames), width, height,
+                       _frame_rate(source))
+
+
+def _frame_rate(path: Path) -> float | None:
+    try:
+        with av.open(str(path.absolute())) as container:
+            rate = container.streams.video[0].average_rate
+    except (*_VIDEO_ERRORS, IndexError):
+        return None  # decoded a moment ago; a rate it does not state is left unknown
+    return float(rate) if rate else None
+
+
+def frame_size(source: Path) -> tuple[int, int]:
+    """A clip's (width, height) from its first image's or its video stream's header. Raises ClipError."""
+    if source.is_dir():
+        files = frame_files(source)
+        if not files:
+            raise ClipError("holds no frame images (.png, .jpg)")
+        try:
+            with Image.open(files[0]) as image:
+                return image.size
+        except _IMAGE_ERRORS as error:
+            raise ClipError(f"frame {files[0].name} cannot be opened ({_why(error)})") from None
+    if not source.is_file():
+        raise ClipError("is missing")
+    try:
+        with av.open(str(source.absolute())) as container:
+            if not container.streams.video:
+                raise ClipError("has no video stream")
+            stream = container.streams.video[0]
+            return stream.codec_context.width, stream.codec_context.height
+    except _VIDEO_ERRORS as error:
+        raise ClipError(f"cannot be opened ({_why(error)})") from None
 
 
 def read_video_file(path: Path) -> np.ndarray:
