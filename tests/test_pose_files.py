@@ -64,7 +64,8 @@ def openpose_person(rng: np.random.Generator, width: int, height: int) -> dict:
     """One person of an OpenPose JSON frame: flat x, y, c lists per component, every point seen."""
     person = {}
     for name, count in OPENPOSE_SIZES.items():
-        xyc = np.column_stack([rng.uniform(0, width - 1, count), rng.uniform(0, height - 1, count), rng.uniform(0.2, 1, count)])
+        xyc = np.column_stack([rng.uniform(0, width - 1, count), rng.uniform(0, height - 1, count),
+                               rng.uniform(0.2, 1, count)])
         person[name] = xyc.ravel().tolist()
     return person
 
@@ -85,7 +86,8 @@ def test_holistic_pose_lands_in_the_skeleton_by_name_with_the_neck_between_the_s
     for slot, name in MP_SKELETON_BODY.items():  # named for the signer: RIGHT_SHOULDER is the signer's right
         present = confidence[:, 0, pose_row(name)] > 0
         np.testing.assert_allclose(points[present, slot, :2], data[present, 0, pose_row(name), :2], rtol=1e-6)
-    for start, component in ((skeleton.RIGHT_HAND, "RIGHT_HAND_LANDMARKS"), (skeleton.LEFT_HAND, "LEFT_HAND_LANDMARKS")):
+    for start, component in ((skeleton.RIGHT_HAND, "RIGHT_HAND_LANDMARKS"),
+                             (skeleton.LEFT_HAND, "LEFT_HAND_LANDMARKS")):
         rows = OFFSET[component] + np.arange(21)
         np.testing.assert_allclose(points[:3, start:start + 21, :2], data[:3, 0, rows, :2], rtol=1e-6)
     right, left = data[:, 0, pose_row("RIGHT_SHOULDER"), :2], data[:, 0, pose_row("LEFT_SHOULDER"), :2]
@@ -148,8 +150,8 @@ def _truncated(tmp_path: Path) -> bytes:
 
 def _other_layout(tmp_path: Path) -> bytes:
     component = PoseHeaderComponent("BODY_133", ["nose", "neck"], [], [(0, 0, 0)], "XYC")
-    pose = Pose(PoseHeader(0.2, PoseHeaderDimensions(64, 64, 0), [component]),
-                NumPyPoseBody(fps=25, data=np.ones((2, 1, 2, 2), np.float32), confidence=np.ones((2, 1, 2), np.float32)))
+    body = NumPyPoseBody(fps=25, data=np.ones((2, 1, 2, 2), np.float32), confidence=np.ones((2, 1, 2), np.float32))
+    pose = Pose(PoseHeader(0.2, PoseHeaderDimensions(64, 64, 0), [component]), body)
     return save(pose, tmp_path / "other.pose").read_bytes()
 
 
@@ -157,7 +159,8 @@ def _other_layout(tmp_path: Path) -> bytes:
     (lambda tmp: b"", "not a readable .pose file"),
     (lambda tmp: b"this is a text file, not a pose" * 20, "not a readable .pose file"),
     (_truncated, "not a readable .pose file"),
-    (_other_layout, r"components BODY_133; expected MediaPipe Holistic's \(POSE_LANDMARKS.*OpenPose's \(pose_keypoints_2d"),
+    (_other_layout,
+     r"components BODY_133; expected MediaPipe Holistic's \(POSE_LANDMARKS.*OpenPose's \(pose_keypoints_2d"),
 ], ids=["empty", "text", "truncated", "unknown layout"])
 def test_a_bad_pose_file_is_refused_naming_the_file(tmp_path, content, message):
     path = tmp_path / "clips" / "broken.pose"
@@ -172,7 +175,8 @@ def test_a_bad_pose_file_is_refused_naming_the_file(tmp_path, content, message):
 
 def test_written_pose_reads_back_with_pose_format_and_as_the_same_skeleton(tmp_path):
     rng = np.random.default_rng(2)
-    keypoints = np.concatenate([rng.uniform(0, 1, (5, 50, 2)), rng.uniform(0.1, 1, (5, 50, 1))], axis=-1).astype(np.float32)
+    keypoints = np.concatenate([rng.uniform(0, 1, (5, 50, 2)), rng.uniform(0.1, 1, (5, 50, 1))], axis=-1)
+    keypoints = keypoints.astype(np.float32)
     keypoints[1, skeleton.LEFT_HAND:] = (np.nan, np.nan, 0.0)
     keypoints[3, skeleton.NECK] = (np.nan, np.nan, 0.0)
     path = tmp_path / "ours.pose"
@@ -180,11 +184,13 @@ def test_written_pose_reads_back_with_pose_format_and_as_the_same_skeleton(tmp_p
 
     pose = Pose.read(path.read_bytes())
     assert detect_known_pose_format(pose) == "openpose"
-    assert [c.name for c in pose.header.components] == ["pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d"]
+    assert [c.name for c in pose.header.components] == [
+        "pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d"]
     assert (pose.header.dimensions.width, pose.header.dimensions.height, pose.body.fps) == (256, 256, 12.5)
     body = pose.body.data[:, 0]
     np.testing.assert_allclose(body[0, :8], keypoints[0, :8, :2] * 256 - 0.5, rtol=1e-6)  # OpenPose's pixel indices
-    np.testing.assert_allclose(body[0, 25 + 21:], keypoints[0, skeleton.RIGHT_HAND:skeleton.LEFT_HAND, :2] * 256 - 0.5, rtol=1e-6)
+    right_hand = keypoints[0, skeleton.RIGHT_HAND:skeleton.LEFT_HAND, :2]
+    np.testing.assert_allclose(body[0, 25 + 21:], right_hand * 256 - 0.5, rtol=1e-6)  # hand_right after hand_left
     assert pose.body.data.mask[1, 0, 25:25 + 21].all() and (pose.body.confidence[1, 0, 25:25 + 21] == 0).all()
     assert pose.body.data.mask[:, 0, 8:25].all()  # BODY_25's hips, legs and face points: we have none
 

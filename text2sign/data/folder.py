@@ -106,9 +106,10 @@ def read_index(root: Path, split: str) -> Index:
         keypoints = pose_beside(source)
         if not keypoints.is_file():
             if with_keypoints:
-                index.problems.append(Problem(str(keypoints), f"is missing: clip {fields['clip']} ({where}) has no keypoints, "
-                                              "and the corpus has .pose files beside its other clips",
-                                              "Extract its keypoints to that file (pose-format's video_to_pose) or remove the line"))
+                index.problems.append(Problem(
+                    str(keypoints), f"is missing: clip {fields['clip']} ({where}) has no keypoints, and the corpus "
+                    "has .pose files beside its other clips",
+                    "Extract its keypoints to that file (pose-format's video_to_pose) or remove the line"))
                 continue
             keypoints = None
         index.records.append(ClipRecord(fields["clip"], source, fields["text"], glosses, frames=len(frames),

@@ -53,7 +53,8 @@ _LAYOUTS = {
                   ("hand_right_keypoints_2d", tuple(OPENPOSE_HAND)),
                   ("hand_left_keypoints_2d", tuple(OPENPOSE_HAND))), 0.0),
 }
-_EXPECTED = "; or ".join(f"{name}'s ({', '.join(c for c, _ in blocks)}, and others)" for name, (blocks, _) in _LAYOUTS.items())
+_EXPECTED = "; or ".join(f"{name}'s ({', '.join(c for c, _ in blocks)}, and others)"
+                         for name, (blocks, _) in _LAYOUTS.items())
 _WRITTEN = [c for c in OpenPose_Components if c.name != "face_keypoints_2d"]
 
 
@@ -85,7 +86,7 @@ def _read(path: Path) -> Pose:
         raise KeypointError(f"{path}: cannot be read ({error.strerror or error})") from None
     try:
         return Pose.read(buffer)
-    except Exception as error:  # noqa: BLE001: on damaged bytes the reader raises whatever struct, numpy or str decoding do
+    except Exception as error:  # on damaged bytes the reader raises whatever struct, numpy or str decoding do
         raise KeypointError(f"{path}: not a readable .pose file ({type(error).__name__}: {error}); write it again "
                             "with pose-format (video_to_pose), or remove it") from None
 
@@ -156,9 +157,10 @@ def write_pose(keypoints: np.ndarray, path: Path, fps: float, size: int) -> None
 
     Coordinates are written as OpenPose's pixel indices (x * size - 0.5), so `read_track` and `fit_track` give
     back the same numbers."""
-    keypoints = skeleton.mark_missing(np.asarray(keypoints))
+    keypoints = np.asarray(keypoints)
     if keypoints.ndim != 3 or keypoints.shape[1:] != (skeleton.NUM_POINTS, 3):
         raise ValueError(f"keypoints must be [T, {skeleton.NUM_POINTS}, 3], got {list(keypoints.shape)}")
+    keypoints = skeleton.mark_missing(keypoints)
     header = PoseHeader(0.2, PoseHeaderDimensions(size, size, 0), _WRITTEN)
     offsets = np.cumsum([0] + [len(c.points) for c in _WRITTEN])
     slots = {c.name: offsets[i] for i, c in enumerate(_WRITTEN)}
@@ -168,7 +170,8 @@ def write_pose(keypoints: np.ndarray, path: Path, fps: float, size: int) -> None
                             slots["hand_left_keypoints_2d"] + np.arange(hand)])
     data = np.zeros((len(keypoints), 1, offsets[-1], 2), dtype=np.float32)
     confidence = np.zeros((len(keypoints), 1, offsets[-1]), dtype=np.float32)
-    data[:, 0, where] = np.nan_to_num(keypoints[..., :2] * size - 0.5, nan=0.0)  # OpenPose writes 0 where it saw nothing
+    # Missing points at 0, as OpenPose writes what it did not see.
+    data[:, 0, where] = np.nan_to_num(keypoints[..., :2] * size - 0.5, nan=0.0)
     confidence[:, 0, where] = keypoints[..., 2]
     with open(path, "wb") as handle:
         Pose(header, NumPyPoseBody(fps=float(fps), data=data, confidence=confidence)).write(handle)
