@@ -2,10 +2,16 @@
 
     PATH/texts.csv     clip,text[,glosses][,split]   (comma-separated, quoted like a spreadsheet's CSV)
     PATH/<clip>        a video file (.mp4, .mov, .avi, .mkv, .webm) or a folder of frame images
+    PATH/<clip>.pose   optional: the clip's keypoints, a pose-format file beside it (clips/a.mp4 ->
+                       clips/a.pose, a frame folder clips/b/ -> clips/b.pose; see `pose_file`)
 
 `clip` is relative to PATH. `glosses` (space-separated) make back-translation possible; without the
 column the corpus has none. `split` is train, val or test; without the column a stable hash of the
 text decides (80/10/10), so one sentence never lands in two splits.
+
+Keypoints are all or nothing: once any clip of the table has its `.pose`, the corpus has keypoints
+(`has_keypoints`), and a clip without one is a bad sample, reported like a missing clip, rather than
+a sample the pose plan would silently train on without a pose.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from text2sign.data.pose_file import SUFFIX as POSE_SUFFIX
 from text2sign.data.records import ClipRecord, DataError, Index, Problem
 from text2sign.data.table import Table, read_table
 from text2sign.data.video_io import VIDEO_SUFFIXES, frame_files, is_video_file
@@ -45,6 +52,20 @@ def has_glosses(root: Path) -> bool:
     return "glosses" in _read(root).columns
 
 
+def pose_beside(source: Path) -> Path:
+    """Where a clip's `.pose` file is: a video's path with the suffix .pose, a frame folder's name plus .pose."""
+    return source.parent / (source.name + POSE_SUFFIX) if source.is_dir() else source.with_suffix(POSE_SUFFIX)
+
+
+def _has_keypoints(root: Path, table: Table) -> bool:
+    return any(pose_beside(root / row.fields["clip"]).is_file() for row in table.rows if row.fields.get("clip"))
+
+
+def has_keypoints(root: Path) -> bool:
+    """Whether any clip of the table has a `.pose` file beside it: then every clip must have one."""
+    return _has_keypoints(root, _read(root))
+
+
 def read_index(root: Path, split: str) -> Index:
     """The clips of `split`. Lines that cannot be read, or name no valid split, belong to no split: they
     are reported with the train split, so that each is counted once."""
@@ -52,6 +73,7 @@ def read_index(root: Path, split: str) -> Index:
     path = table_file(root)
     index = Index(problems=list(table.problems) if split == "train" else [])
     in_split = 0
+    with_keypoints = _has_keypoints(root, table)
     for row in table.rows:
         where = f"{path}, line {row.line}"
         fields = row.fields
@@ -81,7 +103,17 @@ def read_index(root: Path, split: str) -> Index:
                       if source.exists() else "is missing")
             index.problems.append(Problem(str(source), f"{reason} (clip of {where})", "Restore the clip or remove the line"))
             continue
-        index.records.append(ClipRecord(fields["clip"], source, fields["text"], glosses, frames=len(frames)))
+        keypoints = pose_beside(source)
+        if not keypoints.is_file():
+            if with_keypoints:
+                index.problems.append(Problem(
+                    str(keypoints), f"is missing: clip {fields['clip']} ({where}) has no keypoints, and the corpus "
+                    "has .pose files beside its other clips",
+                    "Extract its keypoints to that file (pose-format's video_to_pose) or remove the line"))
+                continue
+            keypoints = None
+        index.records.append(ClipRecord(fields["clip"], source, fields["text"], glosses, frames=len(frames),
+                                        keypoints=keypoints))
     if in_split == 0:
         hint = ("its split column names no clip for it" if "split" in table.columns
                 else "the hash of the texts puts about 10% of them in val and in test; add a split column to choose")
