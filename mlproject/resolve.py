@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ablations import ablation_name, load_ablation
 from text2sign.config import Config, apply_overrides, parse_overrides, validate
+from text2sign.data.real import corpus_has_keypoints
 from text2sign.data.spec import parse_data_spec
 from text2sign.scales import SYNTHETIC_ONLY, scale_overrides
 
@@ -41,7 +42,7 @@ def resolve_config(
         keep = {key: value for key, value in SYNTHETIC_ONLY.items() if key not in chosen}
         config = apply_overrides(config, keep, source="the corpus")
     if "model.pose_plan" not in chosen:
-        config = apply_overrides(config, {"model.pose_plan": spec.has_keypoints}, source="the corpus")
+        config = apply_overrides(config, {"model.pose_plan": corpus_has_keypoints(spec)}, source="the corpus")
     validate(config)
     return config
 

@@ -283,7 +283,8 @@ def validate(config: Config) -> None:
             raise ConfigError(f"{key}: {value!r} is not allowed; it must be {allowed}.")
 
     d, m, diff, t, e, tr = config.data, config.model, config.diffusion, config.text, config.ema, config.train
-    from text2sign.data.spec import parse_data_spec  # here: text2sign.data imports this module
+    from text2sign.data.real import corpus_has_keypoints  # here: text2sign.data imports this module
+    from text2sign.data.spec import parse_data_spec
 
     spec = parse_data_spec(d.name)
     need(bool(d.cache_dir.strip()), "data.cache_dir", "a folder, or 'none' to decode clips every time")
@@ -315,9 +316,12 @@ def validate(config: Config) -> None:
     need(m.pose_plan_steps >= 0, "model.pose_plan_steps", "0 (no planner-only stage) or more, e.g. 2000")
     need(m.pose_plan_batch >= 1, "model.pose_plan_batch", "at least 1")
     need(m.pose_plan_lr > 0.0, "model.pose_plan_lr", "a positive number, e.g. 1e-3")
-    need(not m.pose_plan or spec.has_keypoints, "model.pose_plan",
-         "false for this corpus: the pose plan learns from keypoints, and only the synthetic corpus has them "
-         "(no real corpus here ships poses)")
+    if m.pose_plan and not corpus_has_keypoints(spec):
+        raise ConfigError(
+            f"model.pose_plan: True is not allowed; it must be false for this corpus: the pose plan learns from "
+            f"keypoints, and {spec} has none on disk. Extract them once with MediaPipe: "
+            f"python -m text2sign.data extract-keypoints {spec} (docs/keypoints.md), or train without the plan "
+            f"(-P ablation=pixel_only).")
     need(m.transformer_depth >= 1, "model.transformer_depth", "at least 1")
     need(m.head_dim >= 8, "model.head_dim", "at least 8")
     need(all(m.channels * c % m.head_dim == 0 for c in m.channel_mult), "model.head_dim", "a divisor of every level's width (model.channels x channel_mult)")

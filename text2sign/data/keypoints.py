@@ -57,6 +57,7 @@ def load_track(path: Path, frame_size: tuple[int, int] | None = None) -> Keypoin
 
         a folder      OpenPose's JSON, a file per frame (How2Sign's 2D keypoints): `frame_size`, the
                       (width, height) of the clip's frames, is needed, since OpenPose does not record it
+        x.pose        a pose-format file (MediaPipe Holistic or OpenPose layout), beside a folder corpus's clip
     """
     if not path.exists():
         raise KeypointError(f"{path}: missing")
@@ -67,8 +68,11 @@ def load_track(path: Path, frame_size: tuple[int, int] | None = None) -> Keypoin
         if frame_size is None:
             raise ValueError(f"{path}: OpenPose JSON does not record its frame size; pass the clip's as frame_size")
         return openpose.read_folder(path, *frame_size)
-    # Keypoint files (a `.pose` file, the MediaPipe extractor's `.npz` entry) are told apart by their suffix here.
-    raise KeypointError(f"{path}: not a keypoint source this version reads (a folder of OpenPose JSON)")
+    if path.suffix == ".pose":
+        from text2sign.data import pose_file
+
+        return pose_file.read_track(path)
+    raise KeypointError(f"{path}: not a keypoint source this version reads (a folder of OpenPose JSON, a .pose file)")
 
 
 def fingerprint(path: Path) -> list[tuple[str, int, int]]:

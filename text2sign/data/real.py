@@ -61,8 +61,13 @@ def corpus_has_glosses(spec: DataSpec) -> bool:
 
 
 def corpus_has_keypoints(spec: DataSpec) -> bool:
-    """Whether the corpus's samples come with keypoints: a fact of the corpus on disk (How2Sign's JSON folders)."""
-    return spec.kind == "how2sign" and how2sign.has_keypoints(spec.path)
+    """Whether the corpus's samples come with keypoints: a fact of the corpus on disk, not of its kind (the
+    synthetic signer's, How2Sign's JSON folders, `.pose` files beside a folder's clips)."""
+    if spec.kind == "synthetic":
+        return True
+    if spec.kind == "how2sign":
+        return how2sign.has_keypoints(spec.path)
+    return spec.kind == "folder" and folder.has_keypoints(spec.path)
 
 
 def bad_sample(record: ClipRecord, error: ClipError | KeypointError) -> Problem:

@@ -20,8 +20,6 @@ KINDS: dict[str, str] = {
     "folder": "a folder of clips with a texts.csv (columns clip,text and optionally glosses, split)",
 }
 SYNTAX = "synthetic, phoenix2014t:PATH, how2sign:PATH or folder:PATH"
-# The kinds whose clips come with the signer's keypoints, which the pose plan learns from.
-WITH_KEYPOINTS = {"synthetic"}
 
 
 @dataclass(frozen=True)
@@ -31,10 +29,6 @@ class DataSpec:
 
     def __str__(self) -> str:
         return self.kind if self.path is None else f"{self.kind}:{self.path}"
-
-    @property
-    def has_keypoints(self) -> bool:
-        return self.kind in WITH_KEYPOINTS
 
     @property
     def slug(self) -> str:
