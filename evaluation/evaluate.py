@@ -13,13 +13,15 @@ same texts:
     back-translation  our recognizer reads the generated signing: WER and BLEU-4 against the input's
                    glosses, and its own WER on the real videos           needs a trained recognizer
     FSD            Frechet distance in the recognizer's feature space    needs a trained recognizer
-    pose           DTW mean joint error of the recognizer's keypoints    needs a trained recognizer
+    pose           the plan's and the videos' poses against the true      needs keypoints; the videos' needs
+                   ones, and the pose steer gaps (`pose_steering`)        a judge with a keypoint head
     timing         seconds per generated video, peak GPU memory          always
     steering       the first `steering_videos` texts generated true,    needs a trained recognizer
                    empty and shuffled; the guidance-scale sweep (`evaluation.steering`)
 
 A metric whose prerequisite is missing is not computed; `EvalResult.tags` carries its `*_status`. Real
-corpora lack some: none has keypoints (no pose metric), How2Sign has no glosses (no recognizer at all).
+corpora lack some: How2Sign has no glosses (no back-translation), PHOENIX-2014T and folders have keypoints
+only once extracted (`python -m text2sign.data extract-keypoints`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tqdm.auto import tqdm
 
 from evaluation.frechet import frechet_distance_features
 from evaluation.lpips_metric import lpips_per_video
-from evaluation.pose import body_units, dtw_mean_joint_error
+from evaluation.pose_steering import pose_steering
 from evaluation.recognizer import SignRecognizer
 from evaluation.settings import EvalSettings
 from evaluation.steering import guidance_sweep, score_steering
@@ -186,11 +188,16 @@ def evaluate_model(
     for row, value in zip(rows, tc_generated.tolist()):
         row["temporal_consistency"] = value
 
+    recognizer = judges.recognizer
+    reading = {name: _read_signing(recognizer, videos, settings.batch_size) for name, videos in
+               (("generated", generated), ("real", real))} if recognizer is not None else {}
+    pose_metrics, pose_tags = _pose_metrics(model, recognizer, reading, samples, config, settings, device, rows)
+    metrics.update(pose_metrics)
+    tags.update(pose_tags)
+
     recognizer_status = judges.recognizer_status if test.has_glosses else no_glosses_status(config.data.name)
-    if judges.recognizer is not None and test.has_glosses:
-        recognizer = judges.recognizer
-        hyp_gen, feat_gen, pose_gen = _read_signing(recognizer, generated, settings.batch_size)
-        hyp_real, feat_real, _ = _read_signing(recognizer, real, settings.batch_size)
+    if recognizer is not None and test.has_glosses:
+        (hyp_gen, feat_gen, _), (hyp_real, feat_real, _) = reading["generated"], reading["real"]
         metrics["eval/backtranslation_wer"] = word_error_rate(glosses, hyp_gen)
         metrics["eval/backtranslation_bleu4"] = bleu4(glosses, hyp_gen)
         metrics["eval/backtranslation_wer_real"] = word_error_rate(glosses, hyp_real)
@@ -198,15 +205,6 @@ def evaluate_model(
         for row, hyp, hyp_r in zip(rows, hyp_gen, hyp_real):
             row.update(recognized=" ".join(hyp), recognized_real=" ".join(hyp_r),
                        wer=word_error_rate([row["glosses"].split()], [hyp]))
-        if test.keypoint_names and recognizer.num_keypoints:
-            pose_errors = _pose_errors(pose_gen, samples)
-            metrics["eval/pose_dtw_mje"] = float(np.mean(pose_errors))
-            for row, pose in zip(rows, pose_errors):
-                row["pose_dtw_mje"] = pose
-        else:
-            tags["eval/pose_status"] = (f"not computed: {config.data.name} has no keypoints to compare with"
-                                        if not test.keypoint_names else
-                                        "not computed: the recognizer was trained without keypoints")
         if model.unet.pose_planner is not None and test.keypoint_names:
             metrics.update(_true_pose_reading(model, diffusion, config, settings, device, samples, recognizer))
 
@@ -260,10 +258,56 @@ def _picture_metrics(judges: Judges, generated: Tensor, real: Tensor, rows: list
     return metrics, tags
 
 
-def _pose_errors(read_poses: np.ndarray, samples: list[dict]) -> list[float]:
-    """Per video: the DTW mean joint error between the pose the judge reads and the clip's true pose, both in
-    the signer's body units, over the points the clip's keypoints have."""
-    return [dtw_mean_joint_error(body_units(p), body_units(s["keypoints"])) for p, s in zip(read_poses, samples)]
+def _pose_metrics(model: TextToSign, recognizer: SignRecognizer | None, reading: dict[str, tuple],
+                  samples: list[dict], config: Config, settings: EvalSettings, device: torch.device,
+                  rows: list[dict[str, object]]) -> tuple[dict[str, float], dict[str, str]]:
+    """The pose-space figures (`evaluation.pose_steering`): the plan's and the generated videos' poses against
+    the test clips' true poses, each beside its real-clip ceiling; tag `eval/pose_status` says what was computed
+    and, where something was not, why. They need the corpus's keypoints, not its glosses."""
+    if "keypoints" not in samples[0]:
+        return {}, {"eval/pose_status": f"not computed: {config.data.name} has no keypoints to compare with; "
+                                         f"extract them with python -m text2sign.data extract-keypoints {config.data.name}"}
+    truths = [s["keypoints"] for s in samples]
+    metrics: dict[str, float] = {}
+    done, missing = [], []
+    if model.unet.pose_planner is not None:
+        plans = plan_keypoints(model, [s["text"] for s in samples], config.data.num_frames, settings.batch_size, device)
+        plan_metrics, per_clip = pose_steering("pose_plan", plans, truths, settings.seed)
+        ceiling, _ = pose_steering("pose_plan", truths, truths, settings.seed)
+        metrics.update(plan_metrics, **{"eval/pose_plan_steer_gap_real": ceiling["eval/pose_plan_steer_gap"]})
+        for row, value in zip(rows, per_clip.tolist()):
+            row["pose_plan_dtw_mje"] = value
+        done.append("plan")
+    else:
+        missing.append("plan: the model has no pose plan (model.pose_plan is off)")
+    if recognizer is not None and recognizer.num_keypoints:
+        for name, suffix in (("generated", ""), ("real", "_real")):
+            video_metrics, per_clip = pose_steering("pose_video", list(reading[name][2]), truths, settings.seed)
+            metrics.update({_video_name(key) + suffix: value for key, value in video_metrics.items()})
+            for row, value in zip(rows, per_clip.tolist()):
+                row[f"pose_dtw_mje{suffix}"] = value
+        done.append("video")
+    else:
+        missing.append("video: " + ("the judge was trained without keypoints" if recognizer is not None else
+                                    "no judge to read the videos' poses"))
+    status = f"computed: {', '.join(done)}" if done else "not computed"
+    return metrics, {"eval/pose_status": status + "".join(f"; {m}" for m in missing)}
+
+
+def _video_name(key: str) -> str:
+    """The generated videos' DTW-MJE keeps its first name, eval/pose_dtw_mje."""
+    return "eval/pose_dtw_mje" if key == "eval/pose_video_dtw_mje" else key
+
+
+@torch.no_grad()
+def plan_keypoints(model: TextToSign, texts: list[str], num_frames: int, batch_size: int,
+                   device: torch.device) -> list[Tensor]:
+    """The pose plan of each caption: keypoints [T, K, 3] per text, as sampling would draw them."""
+    plans = []
+    for part in _batches(len(texts), batch_size):
+        context, mask = model.encode(texts[part])
+        plans.extend(model.unet.pose_planner(context.to(device), mask.to(device), num_frames).float().cpu())
+    return plans
 
 
 def _true_pose_reading(model: TextToSign, diffusion: GaussianDiffusion, config: Config, settings: EvalSettings,

@@ -23,19 +23,24 @@ from torch import Tensor
 from text2sign.diffusion import Denoiser, GaussianDiffusion
 
 
-def shuffled_texts(texts: Sequence[str], seed: int) -> list[str]:
-    """Each text replaced by another prompt's: a random cyclic derangement, reproducible from `seed`.
+def derangement(count: int, seed: int) -> list[int]:
+    """For each of `count` items the index of another one: a random cyclic derangement, reproducible from `seed`.
 
-    Walking a random permutation and giving each prompt the text of the next one in the walk means no
-    prompt is ever paired with itself, which a plain random permutation would do for about one in N.
+    Walking a random permutation and pairing each item with the next one in the walk means no item is ever
+    paired with itself, which a plain random permutation would do for about one in N.
     """
-    if len(texts) < 2:
-        raise ValueError(f"shuffling needs at least 2 texts, got {len(texts)}")
-    order = np.random.default_rng(seed).permutation(len(texts))
-    shuffled = [""] * len(texts)
+    if count < 2:
+        raise ValueError(f"shuffling needs at least 2 items, got {count}")
+    order = np.random.default_rng(seed).permutation(count)
+    partner = [0] * count
     for position, index in enumerate(order):
-        shuffled[index] = texts[order[(position + 1) % len(order)]]
-    return shuffled
+        partner[index] = int(order[(position + 1) % count])
+    return partner
+
+
+def shuffled_texts(texts: Sequence[str], seed: int) -> list[str]:
+    """Each text replaced by another prompt's (`derangement`)."""
+    return [texts[j] for j in derangement(len(texts), seed)]
 
 
 def losses_under_captions(model: Denoiser, encode: Callable[[list[str]], tuple[Tensor, Tensor]],
