@@ -45,6 +45,12 @@ class RecognizerOutput:
     features: torch.Tensor  # [B, D] the clip's mean last-layer feature: the Fréchet Sign Distance space
 
 
+def judge_reads(glosses: bool, keypoints: bool) -> str:
+    """What a judge of a corpus with (or without) glosses and keypoints reads: `glosses,keypoints`, `glosses`,
+    `keypoints` (a pose-only judge), or "" when it could read nothing and cannot be trained."""
+    return ",".join(name for name, has in (("glosses", glosses), ("keypoints", keypoints)) if has)
+
+
 def _conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     # Batch norm rather than group norm: side by side, it left CTC's all-blank plateau sooner; and every
     # frame of every clip is in the batch (B x T images), so its statistics are stable.
@@ -131,8 +137,7 @@ class SignRecognizer(nn.Module):
     @property
     def reads(self) -> str:
         """What this judge reads off a video: `glosses,keypoints`, `glosses` or `keypoints` (a pose-only judge)."""
-        reads = (("glosses", bool(self.vocabulary)), ("keypoints", bool(self.num_keypoints)))
-        return ",".join(name for name, has in reads if has)
+        return judge_reads(bool(self.vocabulary), bool(self.num_keypoints))
 
     @property
     def spec(self) -> dict[str, Any]:
