@@ -131,7 +131,7 @@ class SignRecognizer(nn.Module):
         self.temporal_convs = nn.Sequential(TemporalBlock(feature_size), TemporalBlock(feature_size))
         self.gru = nn.GRU(feature_size, feature_size // 2, batch_first=True, bidirectional=True)
         self.gloss_head = nn.Linear(feature_size, len(self.vocabulary) + 1) if self.vocabulary else None
-        # None when trained on a corpus without keypoints (real ones): `keypoints` comes back empty, [B, T, 0, 2].
+        # None when trained on a corpus without keypoints (PHOENIX): `keypoints` comes back empty, [B, T, 0, 2].
         self.keypoint_head = nn.Linear(feature_size, num_keypoints * 2) if num_keypoints else None
 
     @property

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -131,6 +132,9 @@ def test_the_registry_saves_a_pose_only_judge_and_evaluate_loads_it_for_its_corp
     assert loaded is not None and loaded.spec == model.spec, status
     video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
     assert torch.equal(loaded(video).keypoints, model(video).keypoints)
+    served = mlflow.pyfunc.load_model(f"models:/{recognizer_model_name(how2sign_data)}/{version}")
+    read = served.predict(pd.DataFrame({"video": [video[0].tolist()]}))  # keypoints: there are no glosses to serve
+    assert torch.allclose(torch.tensor(read), model(video).keypoints)
 
     monkeypatch.setenv(FVD_SWITCH, "off")
     judges = build_judges(how2sign_data, "tiny", torch.device("cpu"))
