@@ -8,6 +8,9 @@ The network: a small 2-D CNN reads each frame on its own, then temporal convolut
 bidirectional GRU relate the frames. Time is never downsampled: a clip can be 4 frames long and hold
 4 signs, and CTC needs at least one output per gloss.
 
+On a corpus with keypoints but no glosses (How2Sign) it is a *pose-only* judge: its vocabulary is empty,
+it has no gloss head, and it reads keypoints alone (see `SignRecognizer`).
+
 It is trained and saved by `evaluation.train_recognizer`; use it in eval mode (as `load` and
 `train_recognizer` return it), where batch norm uses its running statistics and the verdict on one
 clip does not depend on the other clips of the batch.
@@ -37,9 +40,15 @@ _FEATURE_MAP_SIZE = 4
 
 @dataclass
 class RecognizerOutput:
-    log_probs: torch.Tensor  # [B, T, V + 1] log-softmax over blank + vocabulary
+    log_probs: torch.Tensor  # [B, T, V + 1] log-softmax over blank + vocabulary (V = 0: the blank, certain)
     keypoints: torch.Tensor  # [B, T, K, 2] in [0, 1] image coordinates
     features: torch.Tensor  # [B, D] the clip's mean last-layer feature: the Fréchet Sign Distance space
+
+
+def judge_reads(glosses: bool, keypoints: bool) -> str:
+    """What a judge of a corpus with (or without) glosses and keypoints reads: `glosses,keypoints`, `glosses`,
+    `keypoints` (a pose-only judge), or "" when it could read nothing and cannot be trained."""
+    return ",".join(name for name, has in (("glosses", glosses), ("keypoints", keypoints)) if has)
 
 
 def _conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
@@ -90,7 +99,12 @@ class TemporalBlock(nn.Module):
 
 
 class SignRecognizer(nn.Module):
-    """Glosses (CTC) and 2-D joints per frame from a video [B, 3, T, H, W] in [-1, 1]."""
+    """Glosses (CTC) and 2-D joints per frame from a video [B, 3, T, H, W] in [-1, 1].
+
+    An empty `vocabulary` makes a pose-only judge (it needs `num_keypoints` > 0): it has no gloss head, and its
+    log_probs are [B, T, 1], the blank with log-probability 0, so every caller that decodes glosses gets empty
+    sequences rather than an error. `reads` says which of the two a recognizer reads.
+    """
 
     def __init__(
         self,
@@ -105,17 +119,25 @@ class SignRecognizer(nn.Module):
             raise ValueError(f"width must be a positive multiple of 16, got {width}")
         if image_size < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
-        if len(set(vocabulary)) != len(vocabulary) or not vocabulary:
-            raise ValueError("vocabulary must be a non-empty list of distinct glosses")
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("vocabulary must be a list of distinct glosses")
+        if not vocabulary and not num_keypoints:
+            raise ValueError("a recognizer with an empty vocabulary reads keypoints alone, so num_keypoints must be "
+                             "at least 1; one with neither would read nothing")
         self.vocabulary = tuple(vocabulary)
         self.image_size, self.num_frames, self.num_keypoints, self.width = image_size, num_frames, num_keypoints, width
         feature_size = 2 * width
         self.frame_encoder = FrameEncoder(image_size, width, feature_size)
         self.temporal_convs = nn.Sequential(TemporalBlock(feature_size), TemporalBlock(feature_size))
         self.gru = nn.GRU(feature_size, feature_size // 2, batch_first=True, bidirectional=True)
-        self.gloss_head = nn.Linear(feature_size, len(self.vocabulary) + 1)
-        # None when trained on a corpus without keypoints (real ones): `keypoints` comes back empty, [B, T, 0, 2].
+        self.gloss_head = nn.Linear(feature_size, len(self.vocabulary) + 1) if self.vocabulary else None
+        # None when trained on a corpus without keypoints (PHOENIX): `keypoints` comes back empty, [B, T, 0, 2].
         self.keypoint_head = nn.Linear(feature_size, num_keypoints * 2) if num_keypoints else None
+
+    @property
+    def reads(self) -> str:
+        """What this judge reads off a video: `glosses,keypoints`, `glosses` or `keypoints` (a pose-only judge)."""
+        return judge_reads(bool(self.vocabulary), bool(self.num_keypoints))
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -151,8 +173,10 @@ class SignRecognizer(nn.Module):
         x = x + self.gru(x)[0]  # [B, T, D]
         keypoints = (torch.sigmoid(self.keypoint_head(x)).reshape(batch, frames, self.num_keypoints, 2)
                      if self.keypoint_head is not None else x.new_empty(batch, frames, 0, 2))
+        log_probs = (F.log_softmax(self.gloss_head(x), dim=-1) if self.gloss_head is not None
+                     else x.new_zeros(batch, frames, 1))
         return RecognizerOutput(
-            log_probs=F.log_softmax(self.gloss_head(x), dim=-1),
+            log_probs=log_probs,
             keypoints=keypoints,
             features=x.mean(dim=1),
         )

@@ -4,6 +4,9 @@ The judge must be right about *real* clips before its verdict on generated ones 
 figures it returns are measured on the val and test splits, whose gloss combinations never occur in
 training. It trains on more clips than the diffusion model sees (`RECOGNIZER_SCALES`): rendering is cheap
 and a judge that has only memorized 512 clips would blame the generator for its own blind spots.
+
+On a corpus with keypoints but no glosses (How2Sign) the judge is pose-only: it learns to read the signer's
+keypoints, so that evaluation can compare generated and true poses there, and is scored by its keypoint error.
 """
 
 from __future__ import annotations
@@ -114,10 +117,13 @@ def ctc_targets(glosses: list[tuple[str, ...]], vocabulary: tuple[str, ...]) -> 
 
 def recognizer_losses(
     model: SignRecognizer, video: torch.Tensor, keypoints: torch.Tensor | None, glosses: list[tuple[str, ...]]
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(CTC loss, keypoint L1 loss) of a batch: video [B, 3, T, H, W], keypoints [B, T, K, 3]; the
-    keypoint loss, over the points seen, is None for a corpus without keypoints, which trains on CTC alone."""
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(CTC loss, keypoint L1 loss) of a batch: video [B, 3, T, H, W], keypoints [B, T, K, 3]. The keypoint
+    loss, over the points seen, is None for a corpus without keypoints, which trains on CTC alone; the CTC loss
+    is None for a pose-only recognizer (empty vocabulary), which trains its keypoint head alone."""
     output = model(video)
+    if not model.vocabulary:
+        return None, None if keypoints is None else _keypoint_loss(output.keypoints, keypoints)
     targets, target_lengths = ctc_targets(glosses, model.vocabulary)
     batch, frames = output.log_probs.shape[:2]
     ctc = F.ctc_loss(
@@ -129,17 +135,25 @@ def recognizer_losses(
         # infinite loss would poison the batch, so it is zeroed instead.
         zero_infinity=True,
     )
-    if keypoints is None:
-        return ctc, None
+    return ctc, None if keypoints is None else _keypoint_loss(output.keypoints, keypoints)
+
+
+def _keypoint_loss(predicted: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
+    """Mean L1 error of predicted [B, T, K, 2] against keypoints [B, T, K, 3] over the points seen (0 if none)."""
     seen = skeleton.present(keypoints)
-    errors = torch.where(seen[..., None], (output.keypoints - skeleton.positions(keypoints)).abs(), 0.0)
-    return ctc, errors.sum() / (2 * seen.sum()).clamp_min(1)
+    errors = torch.where(seen[..., None], (predicted - skeleton.positions(keypoints)).abs(), 0.0)
+    return errors.sum() / (2 * seen.sum()).clamp_min(1)
 
 
 @torch.no_grad()
 def score_on_videos(model: SignRecognizer, dataset: Dataset, batch_size: int = 32) -> dict[str, float]:
-    """WER (fraction), BLEU-4 (0-100) and keypoint mean joint error (fraction of the frame; only for a
-    corpus with keypoints) of the recognizer on every clip of `dataset` against its true glosses and keypoints."""
+    """WER (fraction) and BLEU-4 (0-100), for a recognizer that reads glosses, and keypoint mean joint error
+    (fraction of the frame), for one that reads keypoints on a corpus that has them, on every clip of `dataset`
+    against its true glosses and keypoints.
+
+    The joint error is the mean over clips of each clip's error over its points seen; a clip with no point
+    seen (no signer detected in any frame) has no error to give and is left out, and `keypoint_mje` is absent
+    when no clip has a point seen, rather than NaN."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -148,12 +162,15 @@ def score_on_videos(model: SignRecognizer, dataset: Dataset, batch_size: int = 3
         output = model(batch["video"].to(device))
         references += batch["glosses"]
         hypotheses += model.glosses_from_log_probs(output.log_probs)
-        if "keypoints" in batch:
+        if "keypoints" in batch and model.num_keypoints:
             joint_errors += [
                 mean_joint_error(predicted, target) for predicted, target in zip(output.keypoints, batch["keypoints"])
+                if skeleton.present(target).any()
             ]
     model.train(was_training)
-    scores = {"wer": word_error_rate(references, hypotheses), "bleu4": bleu4(references, hypotheses)}
+    scores = {}
+    if model.vocabulary:
+        scores.update(wer=word_error_rate(references, hypotheses), bleu4=bleu4(references, hypotheses))
     if joint_errors:
         scores["keypoint_mje"] = sum(joint_errors) / len(joint_errors)
     return scores
@@ -180,6 +197,10 @@ def train_recognizer(
 
     Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` (for a corpus with
     keypoints) every `log_every` optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
+    A corpus with keypoints but no glosses trains a pose-only recognizer (empty vocabulary): no CTC, the loss is
+    the keypoint loss alone (`keypoint_weight` only balances it against CTC), `recognizer/val_keypoint_mje`
+    replaces `recognizer/val_wer`, and the scores are `recognizer/val_keypoint_mje` and
+    `recognizer/test_keypoint_mje` (each absent when no clip of its split has a point seen).
     The same seed, data and thread count give the same weights: shuffling, augmentation and
     initialization all draw from generators seeded here.
     `keypoint_weight` scales the L1 keypoint loss, whose errors are a few hundredths of the frame, so
@@ -188,16 +209,18 @@ def train_recognizer(
     log = log or (lambda metrics, step: None)
     torch.manual_seed(seed)  # initialization
     train_set, val_set, test_set = (build_dataset(data, split) for split in ("train", "val", "test"))
-    if not train_set.has_glosses:
-        raise ValueError(f"{data.name} has no glosses: a recognizer learns to read glosses and cannot be trained on it")
+    reads_glosses = train_set.has_glosses
+    if not reads_glosses and not train_set.has_keypoints:
+        raise ValueError(f"{data.name} has no glosses and no keypoints: a recognizer learns to read one or both, so it "
+                         f"cannot be trained on it. Extract keypoints once with: python -m text2sign.data "
+                         f"extract-keypoints {data.name}")
     if len(train_set) < batch_size:
         raise ValueError(f"batch_size={batch_size} is larger than the {len(train_set)} training clips; lower it")
     first = train_set[0]
-    # Real corpora have no keypoints: the keypoint head is left out rather than trained on made-up poses.
+    # A corpus without keypoints (PHOENIX): the keypoint head is left out rather than trained on made-up poses.
     num_keypoints = first["keypoints"].shape[1] if "keypoints" in first else 0
-    model = SignRecognizer(
-        train_set.vocabulary, data.image_size, data.num_frames, num_keypoints=num_keypoints, width=width
-    ).to(device)
+    vocabulary = train_set.vocabulary if reads_glosses else ()
+    model = SignRecognizer(vocabulary, data.image_size, data.num_frames, num_keypoints, width=width).to(device)
 
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
@@ -214,7 +237,9 @@ def train_recognizer(
     )
     max_shift = max(1, data.image_size // 16)
 
-    step, val_wer = 0, math.nan
+    # What the bar shows and each epoch logs: the WER, or for a pose-only judge its keypoint error.
+    val_key, val_score = ("wer", "val_wer") if reads_glosses else ("keypoint_mje", "val_keypoint_mje")
+    step, val, val_metrics = 0, math.nan, {}
     bar = tqdm(total=total_steps, disable=not progress, desc="recognizer", unit="step", dynamic_ncols=True)
     model.train()
     for _ in range(epochs):
@@ -222,7 +247,7 @@ def train_recognizer(
             video, keypoints = shift_augment(batch["video"], batch.get("keypoints"), max_shift, generator)
             ctc, keypoint = recognizer_losses(
                 model, video.to(device), None if keypoints is None else keypoints.to(device), batch["glosses"])
-            loss = ctc if keypoint is None else ctc + keypoint_weight * keypoint
+            loss = keypoint if ctc is None else ctc if keypoint is None else ctc + keypoint_weight * keypoint
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -231,20 +256,22 @@ def train_recognizer(
             step += 1
             bar.update(1)
             if step % log_every == 0 or step == total_steps:
-                losses = {"loss": loss.item(), "ctc_loss": ctc.item(),
-                          **({"keypoint_loss": keypoint.item()} if keypoint is not None else {})}
-                log({f"recognizer/{name}": value for name, value in losses.items()}, step)
-                bar.set_postfix(loss=f"{loss.item():.3f}", val_wer=f"{val_wer:.3f}")
-        val_wer = score_on_videos(model, val_set, batch_size)["wer"]
-        log({"recognizer/val_wer": val_wer}, step)
+                losses = {"loss": loss, "ctc_loss": ctc, "keypoint_loss": keypoint}
+                log({f"recognizer/{name}": value.item() for name, value in losses.items() if value is not None},
+                    step)
+                bar.set_postfix({"loss": f"{loss.item():.3f}", val_score: f"{val:.3f}"})
+        scores = score_on_videos(model, val_set, batch_size)
+        if val_key in scores:
+            val = scores[val_key]
+            val_metrics = {f"recognizer/{val_score}": val}
+            log(val_metrics, step)
     bar.close()
 
     model.eval()
     test = score_on_videos(model, test_set, batch_size)
     metrics = {
-        "recognizer/val_wer": val_wer,
-        "recognizer/test_wer": test["wer"],
-        "recognizer/test_bleu4": test["bleu4"],
+        **val_metrics,
+        **({"recognizer/test_wer": test["wer"], "recognizer/test_bleu4": test["bleu4"]} if reads_glosses else {}),
         **({"recognizer/test_keypoint_mje": test["keypoint_mje"]} if "keypoint_mje" in test else {}),
     }
     return model, metrics

@@ -126,9 +126,12 @@ def build_judges(data_config, scale: str, device):
     from evaluation.weights import PretrainedWeightsMissing
     from mlproject.recognizer_registry import load_recognizer_for
     from text2sign.data import has_glosses
+    from text2sign.data.real import corpus_has_keypoints
+    from text2sign.data.spec import parse_data_spec
 
     judges = Judges()
-    if has_glosses(data_config):
+    # A corpus with keypoints but no glosses (How2Sign) has a pose-only judge, found the same way.
+    if has_glosses(data_config) or corpus_has_keypoints(parse_data_spec(data_config.name)):
         judges.recognizer, judges.recognizer_status = load_recognizer_for(data_config, scale, str(device))
     else:  # no recognizer can exist: say why instead of asking for one to be trained
         judges.recognizer_status = no_glosses_status(data_config.name)
@@ -197,6 +200,7 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
     judges = build_judges(config.data, run.data.tags.get("scale", "small"), device)
     missing = [s for s in (judges.recognizer_status if judges.recognizer is None else "",
                            judges.fvd_status, judges.stlpips_status, judges.lpips_status) if s]
+    # Only back-translation makes the recognizer indispensable: a pose-only judge is missed with a note.
     if judges.recognizer is None and request.require_recognizer and has_glosses(config.data):
         raise ConfigError(judges.recognizer_status)
     if request.strict and missing:

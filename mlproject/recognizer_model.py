@@ -11,7 +11,8 @@ import mlflow
 
 class RecognizerModel(mlflow.pyfunc.PythonModel):
     """Serves the recognizer: a DataFrame with a `video` column ([3, T, H, W] nested lists in [-1, 1]) in,
-    the recognized gloss sequences out."""
+    the recognized gloss sequences out; from a pose-only judge (no glosses to read), each video's keypoints
+    ([T, K, 2] nested lists, x and y in [0, 1]) instead."""
 
     def load_context(self, context) -> None:
         from evaluation.recognizer import SignRecognizer
@@ -24,6 +25,9 @@ class RecognizerModel(mlflow.pyfunc.PythonModel):
         import torch
 
         videos = torch.tensor([list(v) for v in model_input["video"]], dtype=torch.float32)
+        if not self.recognizer.vocabulary:
+            with torch.no_grad():
+                return self.recognizer(videos).keypoints.tolist()
         return [" ".join(glosses) for glosses in self.recognizer.decode(videos)]
 
 

@@ -1,7 +1,9 @@
 """The back-translation judge in the MLflow Model Registry: `text2sign-recognizer-<dataset>`.
 
-Each version is tagged with the clip size it reads (`image_size`, `num_frames`) and its own error on
-real test videos (`test_wer`), so `evaluate` picks the newest judge that fits the run being judged.
+Each version is tagged with the clip size it reads (`image_size`, `num_frames`), what it reads (`reads`:
+`glosses,keypoints`, `glosses`, or `keypoints` for the pose-only judge of a corpus without glosses) and its
+own error on real test videos (`test_wer`, `test_keypoint_mje`), so `evaluate` picks the newest judge that
+fits the run being judged.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: d
     version = int(info.registered_model_version)
     client = MlflowClient()
     tags = {"image_size": recognizer.spec["image_size"], "num_frames": recognizer.spec["num_frames"],
-            "dataset": data.name, **{k.split("/")[-1]: f"{v:.4f}" for k, v in metrics.items()}}
+            "dataset": data.name, "reads": recognizer.reads,
+            **{k.split("/")[-1]: f"{v:.4f}" for k, v in metrics.items()}}
     for key, value in tags.items():
         client.set_model_version_tag(recognizer_model_name(data), str(version), key, str(value))
     return version

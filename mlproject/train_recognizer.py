@@ -5,6 +5,10 @@
 The judge trains on the corpus's train split at the scale's clip size and is scored on real val and
 test clips (gloss combinations it never saw); it is registered as `text2sign-recognizer-<dataset>`,
 which `evaluate` then finds by dataset and clip size.
+
+A corpus with keypoints but no glosses (How2Sign with its OpenPose JSON) gets a pose-only judge, which reads
+the signer's keypoints and no glosses; tag `judge_reads` says which (`glosses,keypoints`, `glosses` or
+`keypoints`). Only a corpus with neither is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 
 from text2sign.config import Config, ConfigError, flatten, validate
 from text2sign.data import DataError, check_corpus, has_glosses
+from text2sign.data.real import corpus_has_keypoints
 from text2sign.data.spec import parse_data_spec
 
 from mlproject.access import reports_access_errors
@@ -27,7 +32,8 @@ EXPERIMENT = "text2sign-recognizers"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlproject.train_recognizer", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="synthetic",
-                        help="synthetic (default), phoenix2014t:PATH or folder:PATH with glosses (How2Sign has none)")
+                        help="synthetic (default), phoenix2014t:PATH, how2sign:PATH (keypoints only: a pose-only "
+                             "judge) or folder:PATH with glosses or keypoints")
     parser.add_argument("--scale", default="small", help="tiny | small | medium | full: the clip size of the runs it will judge")
     parser.add_argument("--seed", default="0")
     parser.add_argument("--epochs", default="", help="override the scale's epoch count")
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"default: $MLFLOW_EXPERIMENT_NAME, else {EXPERIMENT}; under `mlflow run`, MLflow's")
     args = parser.parse_args(argv)
 
+    from evaluation.recognizer import judge_reads
     from evaluation.train_recognizer import RECOGNIZER_SCALES, recognizer_data_config, settings_as_params
 
     try:
@@ -47,12 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             settings = dataclasses.replace(settings, epochs=max(1, non_negative_int("epochs", args.epochs)))
         data = dataclasses.replace(recognizer_data_config(args.scale), name=str(parse_data_spec(args.data, key="data")))
         validate(Config(data=data))
-        if not has_glosses(data):
+        reads = judge_reads(has_glosses(data), corpus_has_keypoints(parse_data_spec(data.name)))
+        if not reads:
             raise ConfigError(
-                f"data: {data.name} has no glosses (How2Sign publishes none; a folder corpus has them only with a "
-                "glosses column in texts.csv), and the recognizer learns to read glosses, so it cannot be trained on "
-                "this corpus. Runs on it are evaluated without back-translation, FSD and pose (tag "
-                "eval/backtranslation_status says so).")
+                f"data: {data.name} has no glosses and no keypoints (How2Sign publishes no glosses; a folder corpus "
+                "has them only with a glosses column in texts.csv), and the recognizer learns to read one or both, so "
+                "it cannot be trained on this corpus. Extract keypoints once with MediaPipe for a pose-only judge: "
+                f"python -m text2sign.data extract-keypoints {data.name}. Until then runs on it "
+                "are evaluated without back-translation, FSD and pose (tag eval/backtranslation_status says so).")
         check_corpus(data)
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     status = "FAILED"
     try:
         tracker.set_tags({"mlflow.runName": f"recognizer-{args.scale}-s{seed}", "dataset": data.name,
-                          "scale": args.scale, "seed": str(seed), "role": "recognizer"})
+                          "scale": args.scale, "seed": str(seed), "role": "recognizer", "judge_reads": reads})
         tracker.log_params({**settings_as_params(settings), **{k: v for k, v in flatten(Config(data=data)).items()
                                                                 if k.startswith("data.")}, "recognizer.seed": seed})
         device = pick_device(args.device)
@@ -82,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         tracker.log_metrics(metrics, step=0)
         version = register_recognizer(recognizer.cpu(), data, metrics)
         status = "FINISHED"
-        print(f"registered {recognizer_model_name(data)} version {version}: test WER on real videos "
-              f"{metrics['recognizer/test_wer']:.3f}, BLEU-4 {metrics['recognizer/test_bleu4']:.1f}")
+        scores = [f"{label} {metrics[key]:{form}}" for key, label, form in (
+            ("recognizer/test_wer", "test WER", ".3f"), ("recognizer/test_bleu4", "BLEU-4", ".1f"),
+            ("recognizer/test_keypoint_mje", "keypoint error (fraction of the frame)", ".3f")) if key in metrics]
+        print(f"registered {recognizer_model_name(data)} version {version} (reads {recognizer.reads}) on real "
+              f"videos: {', '.join(scores) or 'no test score (no test clip has a keypoint seen)'}")
         return 0
     finally:
         mlflow.end_run(status=status)

@@ -29,6 +29,12 @@ def test_outputs_have_the_documented_shapes_and_ranges():
     assert output.features.shape == (2, 64)
 
 
+def test_a_judge_says_whether_it_reads_glosses_keypoints_or_both():
+    assert _recognizer().reads == "glosses,keypoints"
+    assert SignRecognizer(VOCABULARY, image_size=16, num_frames=4, num_keypoints=0, width=32).reads == "glosses"
+    assert SignRecognizer((), image_size=16, num_frames=4, num_keypoints=10, width=32).reads == "keypoints"
+
+
 def _log_probs(classes: list[int]) -> torch.Tensor:
     """log_probs [1, T, V+1] whose best class at frame t is classes[t]."""
     return torch.nn.functional.one_hot(torch.tensor([classes]), len(VOCABULARY) + 1).float().log_softmax(-1)
