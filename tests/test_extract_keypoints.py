@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -284,3 +285,29 @@ def test_a_changed_clip_is_extracted_again_and_a_moved_one_is_not(extracted, cap
     track = extract.read_entry(extract.extracted_track(root / "astronaut_frames", extracted["cache"]))
     before = extract.read_entry(extract.extracted_track(extracted["root"] / "astronaut_frames", extracted["cache"]))
     assert track.points[1, skeleton.NOSE, 0] != before.points[1, skeleton.NOSE, 0]  # the mirrored frame's own nose
+
+
+def test_a_worker_that_dies_is_reported_with_its_clip_and_replaced_for_the_next(tmp_path, monkeypatch):
+    """A stand-in worker (no MediaPipe needed) that dies on a clip named crash*, and writes entries otherwise."""
+    fake = tmp_path / "fake_worker.py"
+    fake.write_text(
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('worker', {str(Path(worker.__file__))!r})\n"
+        "worker = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(worker)\n"
+        "for line in sys.stdin:\n"
+        "    request = json.loads(line)\n"
+        "    if 'crash' in request['source']:\n"
+        "        sys.stderr.write('fatal: out of luck\\n'); sys.exit(3)\n"
+        "    points = worker.to_skeleton(None, None, None, 8, 8)[None]\n"
+        "    worker.write_entry(request['entry'], points, 8, 8, 25.0, request['source'])\n"
+        "    print(json.dumps({'ok': True, 'frames': 1}), flush=True)\n", encoding="utf-8")
+    monkeypatch.setattr(extract, "worker_command", lambda python: [sys.executable, str(fake)])
+    clips = []
+    for name in ("crash.mp4", "fine.mp4", "also_fine.mp4"):
+        clips.append(tmp_path / name)
+        clips[-1].write_bytes(name.encode())
+    summary = extract.extract_clips(clips, tmp_path / "cache", processes=1, python=Path(sys.executable))
+    assert summary.extracted == 2 and summary.cached == 0
+    [(source, why)] = summary.failed
+    assert source == clips[0] and "died" in why and "exit code 3" in why and "out of luck" in why

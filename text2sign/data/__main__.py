@@ -9,7 +9,8 @@ and the problems found. Exit codes: 0 every split is usable (problems with singl
 setup-extractor creates the keypoint extractor's own environment (mediapipe 0.10.21, numpy < 2), once;
 extract-keypoints then extracts MediaPipe Holistic keypoints for every clip of the corpus into the
 keypoint cache (see `text2sign.data.extract`). Exit codes: 0 every clip has its keypoints, 1 a clip
-failed (each is named) or a split cannot be read, 2 a usage error or no extractor environment.
+failed (each is named) or a split cannot be read, 2 a usage error or no extractor environment,
+130 interrupted (a rerun goes on where it stopped).
 """
 
 from __future__ import annotations
@@ -82,15 +83,25 @@ def _extract_keypoints(spec: DataSpec, args: argparse.Namespace) -> int:
     except extract.ExtractorMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    records = {}
+    records, problems = {}, []
     for split in dict.fromkeys(args.splits):
         try:
-            records[split] = read_index(spec, split).records
+            index = read_index(spec, split)
         except DataError as error:
             print(f"error: {error} (--splits leaves a split out)", file=sys.stderr)
             return 1
+        records[split] = index.records
+        problems += index.problems
+    if problems:
+        print(f"{len(problems)} rows of the index name no usable clip and are left out (python -m text2sign.data "
+              f"inspect {spec} lists them)", file=sys.stderr)
     cache_root = (args.cache_dir or extract.default_cache_root()).expanduser()
-    summary = extract.extract_clips(extract.corpus_sources(records), cache_root, args.processes, python)
+    try:
+        summary = extract.extract_clips(extract.corpus_sources(records), cache_root, args.processes, python)
+    except KeyboardInterrupt:
+        print(f"interrupted: the clips extracted so far are kept in {cache_root}; the same command goes on from there",
+              file=sys.stderr)
+        return 130
     print(f"{spec} ({', '.join(records)}): {summary}\nkeypoints in {cache_root}")
     return 1 if summary.failed else 0
 

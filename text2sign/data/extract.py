@@ -232,7 +232,8 @@ def _valid(path: Path) -> bool:
 
 
 def worker_command(python: Path) -> list[str]:
-    """How a worker starts: -I so that no PYTHONPATH (the main environment's packages) leaks into it."""
+    """How a worker starts. -I (isolated): no PYTHONPATH (the main environment's packages) leaks in, and the
+    script's folder is not put on sys.path, where text2sign/data/inspect.py would shadow the standard library's."""
     return [str(python), "-I", str(_WORKER)]
 
 
