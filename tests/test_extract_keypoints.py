@@ -57,7 +57,8 @@ def offline(python: Path, code: str) -> list[str]:
 
 def offline_worker_command(python: Path) -> list[str]:
     script = str(Path(worker.__file__))
-    return offline(python, f"import runpy, sys\nsys.argv = [{script!r}]\nrunpy.run_path({script!r}, run_name='__main__')\n")
+    run_script = f"import runpy, sys\nsys.argv = [{script!r}]\nrunpy.run_path({script!r}, run_name='__main__')\n"
+    return offline(python, run_script)
 
 
 def extractor() -> Path:
@@ -203,7 +204,8 @@ def extracted(tmp_path_factory):
         patch.setattr(extract, "worker_command", offline_worker_command)
         code = main(["extract-keypoints", f"folder:{root}", "--splits", "train", "val", "--cache-dir", str(cache),
                      "--processes", "2"])
-    return {"root": root, "cache": cache, "code": code, "out": out.getvalue(), "err": err.getvalue(), "offsets": offsets}
+    return {"root": root, "cache": cache, "code": code, "out": out.getvalue(), "err": err.getvalue(),
+            "offsets": offsets}
 
 
 def run(extracted: dict, capsys, root: Path | None = None) -> tuple[int, str]:

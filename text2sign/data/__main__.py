@@ -28,7 +28,8 @@ from text2sign.data.spec import DataSpec, parse_data_spec
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m text2sign.data", description="Check a sign-language corpus on disk, or extract its keypoints.")
+    parser = argparse.ArgumentParser(prog="python -m text2sign.data",
+                                     description="Check a sign-language corpus on disk, or extract its keypoints.")
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="per split: samples, frames per clip, an example, problems")
     inspect.add_argument("spec", metavar="SPEC", help="phoenix2014t:PATH, how2sign:PATH or folder:PATH")
@@ -37,10 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("setup-extractor", help="create the keypoint extractor's environment (mediapipe 0.10.21), once",
                         description=f"Creates a virtual environment with {', '.join(extract.REQUIREMENTS)} at "
                                     f"{extract.DEFAULT_ENV} (or ${extract.ENV_VARIABLE}); ~1 GB, a minute.")
-    keypoints = commands.add_parser("extract-keypoints", help="MediaPipe Holistic keypoints for every clip, into the cache")
+    keypoints = commands.add_parser("extract-keypoints",
+                                    help="MediaPipe Holistic keypoints for every clip, into the keypoint cache")
     keypoints.add_argument("spec", metavar="SPEC", help="phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     keypoints.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="default: all three")
-    keypoints.add_argument("--processes", type=int, metavar="N", default=extract.default_processes(), help="worker processes (default: one per core)")
+    keypoints.add_argument("--processes", type=int, metavar="N", default=extract.default_processes(),
+                           help="worker processes (default: one per core)")
     keypoints.add_argument("--cache-dir", type=Path, metavar="DIR", default=None,
                            help=f"where the keypoints are kept (default: {extract.default_cache_root()})")
     keypoints.add_argument("--model-complexity", type=int, metavar="N", default=extract.MODEL_COMPLEXITY,
@@ -71,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _extract_keypoints(spec: DataSpec, args: argparse.Namespace) -> int:
     if args.model_complexity != extract.MODEL_COMPLEXITY:
-        print(f"error: --model-complexity {args.model_complexity}: only {extract.MODEL_COMPLEXITY} runs offline. mediapipe "
-              f"{extract.worker.MEDIAPIPE_VERSION}'s wheel ships pose_landmark_full (complexity 1) and would download the "
-              f"lite (0) or heavy (2) model from Google's servers at run time.", file=sys.stderr)
+        print(f"error: --model-complexity {args.model_complexity}: only {extract.MODEL_COMPLEXITY} runs offline. "
+              f"mediapipe {extract.worker.MEDIAPIPE_VERSION}'s wheel ships pose_landmark_full (complexity 1) and would "
+              f"download the lite (0) or heavy (2) model from Google's servers at run time.", file=sys.stderr)
         return 2
     if args.processes < 1:
         print(f"error: --processes must be at least 1, got {args.processes}", file=sys.stderr)

@@ -93,8 +93,9 @@ def extractor_python(env: Path | None = None) -> Path:
                                f"{SETUP_COMMAND} (a virtual environment of ~1 GB with {', '.join(REQUIREMENTS)}; "
                                f"{ENV_VARIABLE}=DIR puts it elsewhere).")
     if stamp.get("requirements") != list(REQUIREMENTS):
-        raise ExtractorMissing(f"the keypoint extractor's environment at {env} was made for {stamp.get('requirements')}, "
-                               f"this version needs {list(REQUIREMENTS)}. Remake it with: {SETUP_COMMAND}")
+        raise ExtractorMissing(f"the keypoint extractor's environment at {env} was made for "
+                               f"{stamp.get('requirements')}, this version needs {list(REQUIREMENTS)}. "
+                               f"Remake it with: {SETUP_COMMAND}")
     return python
 
 
@@ -116,7 +117,8 @@ def setup_extractor(env: Path | None = None) -> Path:
                                f"has wheels for CPython 3.9-3.12.")
     check = subprocess.run([str(python), "-I", "-c", _CHECK, *MODELS], capture_output=True, text=True)
     if check.returncode != 0:
-        raise ExtractorMissing(f"the extractor's environment at {env} was installed but cannot run: {check.stderr.strip()}")
+        raise ExtractorMissing(f"the extractor's environment at {env} was installed but cannot run: "
+                               f"{check.stderr.strip()}")
     (env / _STAMP).write_text(json.dumps({"requirements": list(REQUIREMENTS)}) + "\n", encoding="utf-8")
     return python
 
