@@ -251,9 +251,13 @@ class _Worker:
         environment = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="2")
         process = subprocess.Popen(worker_command(self.python), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, bufsize=1, env=environment)
-        # Drained all along, so a chatty worker never blocks on a full pipe; the tail explains a crash.
-        threading.Thread(target=lambda: self.log.extend(line.rstrip() for line in process.stderr), daemon=True).start()
+        threading.Thread(target=self._drain, args=(process.stderr,), daemon=True).start()
         return process
+
+    def _drain(self, stderr) -> None:
+        # All along, so a chatty worker never blocks on a full pipe; the tail explains a crash.
+        with stderr:
+            self.log.extend(line.rstrip() for line in stderr)
 
     def extract(self, source: Path, entry: Path) -> str | None:
         """Writes the clip's entry; None when done, else why not."""
@@ -269,29 +273,35 @@ class _Worker:
         except (BrokenPipeError, OSError, ValueError):
             line = ""
         if not line:
-            code = process.wait()
-            self.process = None
+            code = self._end(process)
             tail = " | ".join(list(self.log)[-3:])
             return f"the extractor process died on it (exit code {code}){': ' + tail if tail else ''}"
         reply = json.loads(line)
         return None if reply["ok"] else reply["error"]
 
-    def close(self) -> None:
-        if self.process is None:
-            return
-        self.process.stdin.close()
+    def _end(self, process: subprocess.Popen, kill: bool = False) -> int:
+        if kill:
+            process.kill()
+        for pipe in (process.stdin, process.stdout):
+            try:
+                pipe.close()  # the worker's end of stdin: it finishes its loop and exits
+            except OSError:
+                pass  # a dead worker's unflushed request
         try:
-            self.process.wait(timeout=10)
+            code = process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            process.kill()
+            code = process.wait()
         self.process = None
+        return code
+
+    def close(self) -> None:
+        if self.process is not None:
+            self._end(self.process)
 
     def kill(self) -> None:
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
+            self._end(self.process, kill=True)
 
 
 @dataclass
