@@ -327,6 +327,18 @@ def extract_clips(sources: list[Path], cache_root: Path, processes: int, python:
     stop = threading.Event()
     workers = [_Worker(python) for _ in range(max(1, min(processes, len(sources))))]
 
+    def one(process: _Worker, source: Path) -> tuple[str, str]:
+        try:
+            entry = entry_path(content_hash(source, cache_root), cache_root)
+        except OSError as error:
+            return "failed", f"cannot be read ({error.strerror or error})"
+        if _valid(entry):
+            return "cached", ""
+        why = process.extract(source, entry)
+        if why is None and not _valid(entry):
+            why = "the extractor wrote no valid entry"
+        return ("failed", why) if why else ("extracted", "")
+
     def lane(process: _Worker) -> None:
         # Each lane hashes and checks its own clips too, so a big corpus's first hashing runs in parallel.
         while not stop.is_set():
@@ -335,17 +347,10 @@ def extract_clips(sources: list[Path], cache_root: Path, processes: int, python:
             except queue.Empty:
                 return
             try:
-                entry = entry_path(content_hash(source, cache_root), cache_root)
-            except OSError as error:
-                results.put((source, "failed", f"cannot be read ({error.strerror or error})"))
-                continue
-            if _valid(entry):
-                results.put((source, "cached", ""))
-                continue
-            why = process.extract(source, entry)
-            if why is None and not _valid(entry):
-                why = "the extractor wrote no valid entry"
-            results.put((source, "failed", why) if why else (source, "extracted", ""))
+                outcome, why = one(process, source)
+            except Exception as error:  # every clip gets its line, or the main thread would wait for it forever
+                outcome, why = "failed", f"{type(error).__name__}: {error}"
+            results.put((source, outcome, why))
 
     summary = Summary()
     lanes = [threading.Thread(target=lane, args=(w,), daemon=True) for w in workers]
