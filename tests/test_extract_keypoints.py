@@ -313,3 +313,11 @@ def test_a_worker_that_dies_is_reported_with_its_clip_and_replaced_for_the_next(
     assert summary.extracted == 2 and summary.cached == 0
     [(source, why)] = summary.failed
     assert source == clips[0] and "died" in why and "exit code 3" in why and "out of luck" in why
+
+
+def test_setup_never_overwrites_a_folder_that_is_no_environment(tmp_path, monkeypatch):
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    monkeypatch.setenv(extract.ENV_VARIABLE, str(tmp_path))
+    with pytest.raises(extract.ExtractorMissing, match="no virtual environment"):
+        extract.setup_extractor()
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"

@@ -106,8 +106,11 @@ def setup_extractor(env: Path | None = None) -> Path:
         return extractor_python(env)
     except ExtractorMissing:
         pass
+    if env.exists() and any(env.iterdir()) and not (env / "pyvenv.cfg").is_file():
+        raise ExtractorMissing(f"{env} holds files and is no virtual environment: not overwritten. Point "
+                               f"{ENV_VARIABLE} at a new folder.")
     print(f"creating the keypoint extractor's environment at {env}", file=sys.stderr)
-    # clear: a half-made environment from an interrupted setup is started afresh.
+    # clear: a half-made (or outdated) environment is started afresh.
     venv.EnvBuilder(with_pip=True, clear=True).create(env)
     python = _env_python(env)
     install = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", *REQUIREMENTS])
