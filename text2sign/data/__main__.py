@@ -1,5 +1,5 @@
 """python -m text2sign.data inspect SPEC [--decode]
-python -m text2sign.data setup-extractor
+python -m text2sign.data setup-extractor [--python PYTHON]
 python -m text2sign.data extract-keypoints SPEC [--splits S ...] [--processes N] [--cache-dir DIR]
 
 inspect prints, per split, the number of samples, frames per clip (min / median / max), an example text
@@ -35,9 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("spec", metavar="SPEC", help="phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     inspect.add_argument("--decode", action="store_true",
                          help="decode every frame of every clip (finds damage past the header; reads the whole corpus)")
-    commands.add_parser("setup-extractor", help="create the keypoint extractor's environment (mediapipe 0.10.21), once",
-                        description=f"Creates a virtual environment with {', '.join(extract.REQUIREMENTS)} at "
-                                    f"{extract.DEFAULT_ENV} (or ${extract.ENV_VARIABLE}); ~1 GB, a minute.")
+    setup = commands.add_parser("setup-extractor",
+                                help="create the keypoint extractor's environment (mediapipe 0.10.21), once",
+                                description=f"Creates a virtual environment with {', '.join(extract.REQUIREMENTS)} at "
+                                            f"{extract.DEFAULT_ENV} (or ${extract.ENV_VARIABLE}); ~1 GB, a minute.")
+    setup.add_argument("--python", metavar="PYTHON", default=None,
+                       help="the interpreter to build it from (default: this one); mediapipe needs CPython 3.9-3.12")
     keypoints = commands.add_parser("extract-keypoints",
                                     help="MediaPipe Holistic keypoints for every clip, into the keypoint cache")
     keypoints.add_argument("spec", metavar="SPEC", help="phoenix2014t:PATH, how2sign:PATH or folder:PATH")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "setup-extractor":
         try:
-            print(f"the keypoint extractor is ready: {extract.setup_extractor()}")
+            print(f"the keypoint extractor is ready: {extract.setup_extractor(base_python=args.python)}")
         except extract.ExtractorMissing as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -26,7 +26,6 @@ import queue
 import subprocess
 import sys
 import threading
-import venv
 import zipfile
 from collections import deque
 from dataclasses import dataclass, field, fields
@@ -99,8 +98,9 @@ def extractor_python(env: Path | None = None) -> Path:
     return python
 
 
-def setup_extractor(env: Path | None = None) -> Path:
-    """Create (or remake) the extractor's environment; returns its interpreter. Raises ExtractorMissing if pip fails."""
+def setup_extractor(env: Path | None = None, base_python: str | None = None) -> Path:
+    """Create (or remake) the extractor's environment from `base_python` (default: this interpreter); returns its
+    interpreter. Raises ExtractorMissing if that cannot be done."""
     env = env or extractor_env()
     try:
         return extractor_python(env)
@@ -111,13 +111,17 @@ def setup_extractor(env: Path | None = None) -> Path:
                                f"{ENV_VARIABLE} at a new folder.")
     print(f"creating the keypoint extractor's environment at {env}", file=sys.stderr)
     # clear: a half-made (or outdated) environment is started afresh.
-    venv.EnvBuilder(with_pip=True, clear=True).create(env)
+    made = subprocess.run([base_python or sys.executable, "-m", "venv", "--clear", str(env)])
+    if made.returncode != 0:
+        raise ExtractorMissing(f"{base_python or sys.executable} -m venv could not create {env} "
+                               f"(its messages are above)")
     python = _env_python(env)
     install = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", *REQUIREMENTS])
     if install.returncode != 0:
         raise ExtractorMissing(f"pip could not install {' '.join(REQUIREMENTS)} into {env} (exit code "
                                f"{install.returncode}; its messages are above). mediapipe {worker.MEDIAPIPE_VERSION} "
-                               f"has wheels for CPython 3.9-3.12.")
+                               f"has wheels for CPython 3.9-3.12 only: on another Python, give one of those with "
+                               f"{SETUP_COMMAND} --python python3.12")
     check = subprocess.run([str(python), "-I", "-c", _CHECK, *MODELS], capture_output=True, text=True)
     if check.returncode != 0:
         raise ExtractorMissing(f"the extractor's environment at {env} was installed but cannot run: "
