@@ -42,6 +42,7 @@ from text2sign.data.video_io import fingerprint, frame_files
 REQUIREMENTS = (f"mediapipe=={worker.MEDIAPIPE_VERSION}", "numpy>=1.24,<2")
 SETUP_COMMAND = "python -m text2sign.data setup-extractor"
 ENV_VARIABLE = "TEXT2SIGN_EXTRACTOR_ENV"
+KEYPOINTS_VARIABLE = "TEXT2SIGN_KEYPOINTS"
 DEFAULT_ENV = "~/.cache/text2sign/keypoint-extractor"
 _STAMP = "text2sign-extractor.json"  # written last by setup: an environment without it is unfinished
 MODEL_COMPLEXITY = worker.MODEL_COMPLEXITY
@@ -65,7 +66,10 @@ def extractor_env() -> Path:
 
 
 def default_cache_root() -> Path:
-    """`keypoints/` beside the clip cache's default folder: ~/.cache/text2sign/keypoints."""
+    """Where extracted keypoints are kept, and where training looks for them: $TEXT2SIGN_KEYPOINTS, else
+    `keypoints/` beside the clip cache's default folder, ~/.cache/text2sign/keypoints."""
+    if os.environ.get(KEYPOINTS_VARIABLE):
+        return Path(os.environ[KEYPOINTS_VARIABLE]).expanduser()
     clips = next(f.default for f in fields(DataConfig) if f.name == "cache_dir")
     return Path(clips).expanduser().parent / "keypoints"
 

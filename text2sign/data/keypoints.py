@@ -58,6 +58,7 @@ def load_track(path: Path, frame_size: tuple[int, int] | None = None) -> Keypoin
         a folder      OpenPose's JSON, a file per frame (How2Sign's 2D keypoints): `frame_size`, the
                       (width, height) of the clip's frames, is needed, since OpenPose does not record it
         x.pose        a pose-format file (MediaPipe Holistic or OpenPose layout), beside a folder corpus's clip
+        x.npz         an entry of the MediaPipe extractor's cache (`text2sign.data.extract`)
     """
     if not path.exists():
         raise KeypointError(f"{path}: missing")
@@ -72,7 +73,12 @@ def load_track(path: Path, frame_size: tuple[int, int] | None = None) -> Keypoin
         from text2sign.data import pose_file
 
         return pose_file.read_track(path)
-    raise KeypointError(f"{path}: not a keypoint source this version reads (a folder of OpenPose JSON, a .pose file)")
+    if path.suffix == ".npz":
+        from text2sign.data import extract
+
+        return extract.read_entry(path)
+    raise KeypointError(f"{path}: not a keypoint source this version reads (a folder of OpenPose JSON, a .pose file, "
+                        f"an extracted .npz entry)")
 
 
 def fingerprint(path: Path) -> list[tuple[str, int, int]]:

@@ -21,6 +21,7 @@ with `skip` they are left out, so batches and steps per epoch are known, and lis
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 
 from text2sign import skeleton
 from text2sign.config import DataConfig
-from text2sign.data import folder, how2sign, phoenix
+from text2sign.data import extract, folder, how2sign, phoenix
 from text2sign.data.clip_cache import ClipCache
 from text2sign.data.frames import to_video_tensor
 from text2sign.data.keypoints import KeypointError, fit_track, load_track
@@ -60,14 +61,42 @@ def corpus_has_glosses(spec: DataSpec) -> bool:
     return spec.kind in ("synthetic", "phoenix2014t")
 
 
-def corpus_has_keypoints(spec: DataSpec) -> bool:
-    """Whether the corpus's samples come with keypoints: a fact of the corpus on disk, not of its kind (the
-    synthetic signer's, How2Sign's JSON folders, `.pose` files beside a folder's clips)."""
+def ships_keypoints(spec: DataSpec) -> bool:
+    """Whether the corpus itself holds keypoints: the synthetic signer's, How2Sign's JSON folders, `.pose` files
+    beside a folder's clips."""
     if spec.kind == "synthetic":
         return True
     if spec.kind == "how2sign":
         return how2sign.has_keypoints(spec.path)
     return spec.kind == "folder" and folder.has_keypoints(spec.path)
+
+
+def corpus_has_keypoints(spec: DataSpec) -> bool:
+    """Whether the corpus's samples come with keypoints: a fact of the corpus on disk, not of its kind. One that
+    ships none has them once `extract-keypoints` has run on it; its first training clip is looked up, and any
+    clip still without an entry is then a bad sample (`with_extracted_keypoints`)."""
+    if ships_keypoints(spec):
+        return True
+    try:
+        records = read_index(spec, "train").records
+    except DataError:
+        return False
+    return bool(records) and extract.extracted_track(records[0].source, extract.default_cache_root()) is not None
+
+
+def with_extracted_keypoints(index: Index) -> Index:
+    """The index with each clip's extracted keypoints (`text2sign.data.extract`); a clip not extracted is a problem."""
+    root = extract.default_cache_root()
+    found = Index(problems=list(index.problems))
+    for record in index.records:
+        entry = extract.extracted_track(record.source, root)
+        if entry is None:
+            found.problems.append(Problem(str(record.source), f"has no extracted keypoints in {root}",
+                                          f"Extract them with python -m text2sign.data extract-keypoints (it skips "
+                                          f"the clips already done), or remove the clip's line"))
+        else:
+            found.records.append(dataclasses.replace(record, keypoints=entry))
+    return found
 
 
 def bad_sample(record: ClipRecord, error: ClipError | KeypointError) -> Problem:
@@ -89,6 +118,8 @@ class RealCorpus(Dataset):
         self.has_keypoints = corpus_has_keypoints(self.spec)
         self.keypoint_names: tuple[str, ...] = skeleton.POINT_NAMES if self.has_keypoints else ()
         index = read_index(self.spec, split)
+        if self.has_keypoints and not ships_keypoints(self.spec):
+            index = with_extracted_keypoints(index)
         self.skipped: list[Problem] = list(index.problems)
         if self.skipped and config.on_error == "raise":
             raise self.skipped[0].error()
