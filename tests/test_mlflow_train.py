@@ -68,6 +68,11 @@ def test_mlflow_run_trains_tiny_baseline_and_follows_the_tracking_contract(tmp_p
     sample_dirs = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
     gifs = [a.path for a in client.list_artifacts(run.info.run_id, sample_dirs[-1]) if a.path.endswith(".gif")]
     assert len(gifs) == 2
+    plans = [a.path for a in client.list_artifacts(run.info.run_id, sample_dirs[-1]) if a.path.endswith(".pose")]
+    assert len(plans) == 2  # the planned skeleton of each sample prompt, for pose-format's viewers
+    from text2sign.data.pose_file import read_track
+    track = read_track(Path(client.download_artifacts(run.info.run_id, plans[0], str(tmp_path))))
+    assert track.points.shape[1:] == (50, 3) and (track.points[..., 2] > 0).sum(-1).min() == 10  # the signer's 10
     config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(tmp_path))).read_text())
     assert config["model"]["channels"] == 16
 

@@ -14,7 +14,8 @@ from text2sign import skeleton
 from text2sign.pipeline import generate
 from text2sign.text_reliance import losses_under_captions, shuffled_texts
 from text2sign.training_state import Training
-from text2sign.video import save_filmstrip, save_gif
+from text2sign.data.pose_file import write_pose
+from text2sign.video import GIF_FPS, save_filmstrip, save_gif
 
 VAL_SEED = 1234  # val/loss uses the same noise every epoch, so epochs are comparable
 SAMPLE_SEED = 0
@@ -85,9 +86,22 @@ def write_samples(training: Training, label: str) -> None:
     save_filmstrip(videos, folder / "filmstrip.png", upscale=upscale)
     # Rows that start from the same noise can only differ because of their text.
     save_filmstrip(sample_videos(training, shared_noise=True), folder / "same_noise.png", upscale=upscale)
+    if training.eval_model().unet.pose_planner is not None:
+        # The plans the videos were drawn from, for pose-format's viewers (a GIF shows only the pixels).
+        for i, (text, plan) in enumerate(zip(prompts, planned_skeletons(training))):
+            write_pose(plan.numpy(), folder / f"{i:02d}_{_slug(text)}.pose", fps=GIF_FPS,
+                       size=training.config.data.image_size)
     (folder / "prompts.json").write_text(json.dumps(prompts, indent=2))
     training.tracker.log_artifact(folder, f"samples/{label}")
     training.tracker.log_image(folder / "filmstrip.png", "samples", training.position.step)
+
+
+@torch.no_grad()
+def planned_skeletons(training: Training) -> torch.Tensor:
+    """The pose plan of each sample prompt: keypoints [N, T, 50, 3] on the CPU."""
+    net = training.eval_model()
+    context, mask = net.encode(training.splits.sample_prompts)
+    return net.unet.pose_planner(context, mask, training.config.data.num_frames).float().cpu()
 
 
 def sample_videos(training: Training, shared_noise: bool) -> torch.Tensor:

@@ -28,7 +28,10 @@ def gif_bytes(video: Tensor, fps: int = 8, upscale: int = 1) -> bytes:
     return buffer.getvalue()
 
 
-def save_gif(video: Tensor, path: str | Path, fps: int = 8, upscale: int = 1) -> Path:
+GIF_FPS = 8  # the sample GIFs' frame rate, and the `.pose` files' logged beside them
+
+
+def save_gif(video: Tensor, path: str | Path, fps: int = GIF_FPS, upscale: int = 1) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gif_bytes(video, fps, upscale))
