@@ -43,6 +43,7 @@ from evaluation.settings import EvalSettings
 from evaluation.steering import guidance_sweep, score_steering
 from evaluation.temporal import temporal_consistency
 from evaluation.text_metrics import bleu4, word_error_rate
+from text2sign import skeleton
 from text2sign.config import Config
 from text2sign.data import build_dataset
 from text2sign.diffusion import GaussianDiffusion
@@ -268,6 +269,8 @@ def _pose_metrics(model: TextToSign, recognizer: SignRecognizer | None, reading:
         return {}, {"eval/pose_status": f"not computed: {config.data.name} has no keypoints to compare with; "
                                          f"extract them with python -m text2sign.data extract-keypoints {config.data.name}"}
     truths = [s["keypoints"] for s in samples]
+    if sum(bool(skeleton.present(t).any()) for t in truths) < 2:
+        return {}, {"eval/pose_status": "not computed: fewer than 2 test clips have a person seen in their keypoints"}
     metrics: dict[str, float] = {}
     done, missing = [], []
     if model.unet.pose_planner is not None:

@@ -47,9 +47,16 @@ def bootstrap_ci95(values: np.ndarray, seed: int, samples: int = BOOTSTRAP_SAMPL
 
 def pose_steering(name: str, poses: Sequence[Array], truths: Sequence[Array], seed: int) -> tuple[dict[str, float], np.ndarray]:
     """`eval/{name}_dtw_mje`, `eval/{name}_steer_gap` and `eval/{name}_steer_gap_ci95` of the poses `poses` [T, K, 2|3]
-    made for the captions of clips whose true poses are `truths` [T, K, 3]; and the per-clip DTW-MJE."""
-    own, other = pose_distances(poses, truths, derangement(len(truths), seed))
+    made for the captions of clips whose true poses are `truths` [T, K, 3]; and the per-clip DTW-MJE (NaN for a
+    clip in which the detector saw nobody, which is left out: there is nothing to compare with)."""
+    seen = [i for i, t in enumerate(truths) if np.asarray(t)[..., 2].max() > 0]
+    per_clip = np.full(len(truths), np.nan)
+    if len(seen) < 2:
+        return {}, per_clip
+    partner = derangement(len(seen), seed)
+    own, other = pose_distances([poses[i] for i in seen], [truths[i] for i in seen], partner)
+    per_clip[seen] = own
     gaps = other - own
     metrics = {f"eval/{name}_dtw_mje": float(own.mean()), f"eval/{name}_steer_gap": float(gaps.mean()),
                f"eval/{name}_steer_gap_ci95": bootstrap_ci95(gaps, seed)}
-    return metrics, own
+    return metrics, per_clip

@@ -22,9 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from evaluation.pose import mean_joint_error
-from text2sign import skeleton
 from evaluation.recognizer import SignRecognizer
 from evaluation.text_metrics import bleu4, word_error_rate
+from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data import build_dataset, collate
 from text2sign.scales import SCALES
