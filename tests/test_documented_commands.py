@@ -4,7 +4,7 @@ doc cannot drift from the code (`-P switches=none` had failed for months while t
 What is changed, and why, is all in `adapt`: the scale becomes `tiny`, whether given or left at its default
 (a GPU-only command runs on the CPU), a study
 gets one seed, a run at most 2 epochs and no evaluation after training outside the study (the
-documented `-e evaluate` runs it), a bench 2 timed steps (the path through the code is the same, the minutes are not), a corpus path becomes a small corpus in PHOENIX's layout, a port becomes a free one, placeholders such as
+documented `-e evaluate` runs it), a bench 2 timed steps (the path through the code is the same, the minutes are not), a corpus path becomes a small corpus in its published layout (How2Sign with its OpenPose JSON), a port becomes a free one, placeholders such as
 `<run_id>` become the ids the earlier commands made. The install (`python3 -m venv ... pip install`) is
 what CI itself runs first, and `python -m pytest` is this suite: those two are not run again here.
 A data-parallel command runs 2 processes, with an accumulation they can share. Blocks marked ```sh
@@ -26,6 +26,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.corpus_builders import make_phoenix
+from tests.how2sign_fixtures import make_how2sign_keypoints
 from tests.helpers import REPO, free_port, stop_process_group, subprocess_env
 from text2sign.benchmark import SWITCH_KEYS
 
@@ -35,7 +36,8 @@ pytestmark = pytest.mark.slow
 # tests/test_team_server.py runs that path on a throwaway cluster instead.
 DOCS = [REPO / "README.md", *sorted(p for p in (REPO / "docs").glob("*.md") if p.name != "server.md")]
 SCALED = ("train", "study", "train_recognizer", "bench")  # the entry points with a scale parameter
-NOT_RUN_AGAIN = ("python -m pytest", "python3 -m venv", "pip install")
+# .ci/run also makes the keypoint extractor's environment (docs/keypoints.md).
+NOT_RUN_AGAIN = ("python -m pytest", "python3 -m venv", "pip install", "python -m text2sign.data setup-extractor")
 
 
 def documented_commands() -> list[tuple[str, str]]:
@@ -51,7 +53,7 @@ def documented_commands() -> list[tuple[str, str]]:
     return found
 
 
-def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[str]:
+def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int) -> list[str]:
     """The command as this test runs it: tiny, on the CPU, short, with real ids, paths and ports."""
     for placeholder, value in ids.items():
         command = command.replace(placeholder, value)
@@ -67,7 +69,8 @@ def adapt(command: str, ids: dict[str, str], corpus: Path, port: int) -> list[st
         word = re.sub(r"^seeds=\d+$", "seeds=1", word)
         word = re.sub(r"^epochs=(\d+)$", lambda m: f"epochs={min(int(m.group(1)), 2)}", word)
         word = word.replace("device=cuda", "device=cpu")
-        word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpus), word)
+        word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpora["phoenix2014t"]), word)
+        word = re.sub(r"how2sign:/data/how2sign", f"how2sign:{corpora['how2sign']}", word)
         word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
         word = re.sub(r"^nproc_per_node=\d+$", "nproc_per_node=2", word)
         word = "2" if adapted and adapted[-1] == "--nproc-per-node" else word
@@ -100,7 +103,9 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
     commands = documented_commands()
     assert len(commands) >= 15, commands  # the parser still finds the blocks
     env = subprocess_env(tmp_path)
-    corpus = make_phoenix(tmp_path / "PHOENIX-2014-T")
+    env["TEXT2SIGN_KEYPOINTS"] = str(tmp_path / "keypoints")  # what the documented extraction writes
+    corpora = {"phoenix2014t": make_phoenix(tmp_path / "PHOENIX-2014-T"),
+               "how2sign": make_how2sign_keypoints(tmp_path / "how2sign", sizes={"train": 4, "val": 2, "test": 2})}
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     ids: dict[str, str] = {}
     port = free_port()
@@ -111,7 +116,7 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
             if command in seen:  # shown in the README and in docs/: run once
                 continue
             seen.add(command)
-            args = adapt(command, ids, corpus, port)
+            args = adapt(command, ids, corpora, port)
             if _same_run(args) in seen:  # e.g. `-P scale=medium` and the default, both `tiny` here
                 continue
             seen.add(_same_run(args))

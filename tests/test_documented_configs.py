@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from mlproject.resolve import resolve_config
-from tests.corpus_builders import make_folder, make_how2sign, make_phoenix
+from tests.corpus_builders import make_folder, make_phoenix
+from tests.how2sign_fixtures import make_how2sign_keypoints
 from tests.test_documented_commands import documented_commands
 
-BUILDERS = {"phoenix2014t": make_phoenix, "how2sign": make_how2sign, "folder": make_folder}
+BUILDERS = {"phoenix2014t": make_phoenix, "how2sign": make_how2sign_keypoints, "folder": make_folder}
 DEFAULTS = {"ablation": "baseline", "scale": "small", "seed": "0", "epochs": "", "data": "synthetic", "overrides": ""}
 
 
