@@ -16,7 +16,8 @@ from text2sign.config import ConfigError
 KINDS: dict[str, str] = {
     "synthetic": "",
     "phoenix2014t": "the PHOENIX-2014-T folder that holds annotations/ and features/",
-    "how2sign": "the folder that holds how2sign_realigned_{train,val,test}.csv and {train,val,test}_rgb_front_clips/",
+    "how2sign": "the folder that holds how2sign_realigned_{train,val,test}.csv and {train,val,test}_rgb_front_clips/ "
+                "(or the official tree's sentence_level/)",
     "folder": "a folder of clips with a texts.csv (columns clip,text and optionally glosses, split)",
 }
 SYNTAX = "synthetic, phoenix2014t:PATH, how2sign:PATH or folder:PATH"
