@@ -108,12 +108,12 @@ def test_a_corpus_with_neither_glosses_nor_keypoints_is_refused_naming_the_extra
 
 @pytest.fixture
 def tracking_store(tmp_path):
-    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         yield MlflowClient().create_experiment("judges", artifact_location=str(tmp_path / "artifacts"))
     finally:
-        mlflow.set_tracking_uri(previous)
+        # None, not the URI it read: setting the default explicitly would hide MLFLOW_TRACKING_URI from later tests.
+        mlflow.set_tracking_uri(None)
 
 
 def test_the_registry_saves_a_pose_only_judge_and_evaluate_loads_it_for_its_corpus(
