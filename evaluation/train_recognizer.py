@@ -176,6 +176,19 @@ def score_on_videos(model: SignRecognizer, dataset: Dataset, batch_size: int = 3
     return scores
 
 
+def untrained_judge(train_set: Dataset, data: DataConfig, width: int) -> SignRecognizer:
+    """A recognizer for what the corpus has: its glosses' vocabulary and, where it has keypoints, a keypoint head."""
+    if not train_set.has_glosses and not train_set.has_keypoints:
+        raise ValueError(f"{data.name} has no glosses and no keypoints: a recognizer learns to read one or both, so it "
+                         f"cannot be trained on it. Extract keypoints once with: python -m text2sign.data "
+                         f"extract-keypoints {data.name}")
+    first = train_set[0]
+    # A corpus without keypoints: the keypoint head is left out rather than trained on made-up poses.
+    num_keypoints = first["keypoints"].shape[1] if "keypoints" in first else 0
+    vocabulary = train_set.vocabulary if train_set.has_glosses else ()
+    return SignRecognizer(vocabulary, data.image_size, data.num_frames, num_keypoints, width=width)
+
+
 def train_recognizer(
     data: DataConfig,
     *,
@@ -209,18 +222,10 @@ def train_recognizer(
     log = log or (lambda metrics, step: None)
     torch.manual_seed(seed)  # initialization
     train_set, val_set, test_set = (build_dataset(data, split) for split in ("train", "val", "test"))
-    reads_glosses = train_set.has_glosses
-    if not reads_glosses and not train_set.has_keypoints:
-        raise ValueError(f"{data.name} has no glosses and no keypoints: a recognizer learns to read one or both, so it "
-                         f"cannot be trained on it. Extract keypoints once with: python -m text2sign.data "
-                         f"extract-keypoints {data.name}")
     if len(train_set) < batch_size:
         raise ValueError(f"batch_size={batch_size} is larger than the {len(train_set)} training clips; lower it")
-    first = train_set[0]
-    # A corpus without keypoints (PHOENIX): the keypoint head is left out rather than trained on made-up poses.
-    num_keypoints = first["keypoints"].shape[1] if "keypoints" in first else 0
-    vocabulary = train_set.vocabulary if reads_glosses else ()
-    model = SignRecognizer(vocabulary, data.image_size, data.num_frames, num_keypoints, width=width).to(device)
+    model = untrained_judge(train_set, data, width).to(device)
+    reads_glosses = bool(model.vocabulary)
 
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
