@@ -97,3 +97,31 @@ def test_phoenix_after_the_extraction_trains_the_pose_plan_and_is_judged_in_pose
     assert_the_plan_trained_and_was_judged(tracker, metrics, tags)
     assert math.isfinite(metrics["eval/backtranslation_wer"])  # PHOENIX has glosses: back-translation too
     assert np.isfinite(metrics["eval/pose_plan_steer_gap"])
+
+
+def test_mlflow_run_on_how2sign_with_its_json_trains_the_plan_and_logs_the_pose_steer_gaps(tmp_path):
+    """The issue's own command, end to end: a pose-only judge in the store, then `mlflow run . -e train`."""
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    from tests.helpers import REPO, subprocess_env
+
+    corpus = make_how2sign_keypoints(tmp_path / "how2sign", sizes=SIZES)
+    env = {**subprocess_env(tmp_path), "HOME": str(tmp_path)}  # the clip cache goes inside the test's folder
+    for command in (
+        [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train_recognizer", "-P", f"data=how2sign:{corpus}",
+         "-P", "scale=tiny", "--env-manager", "local", "--experiment-name", "text2sign-recognizers"],
+        [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "-P", f"data=how2sign:{corpus}",
+         "-P", "scale=tiny", "-P", "overrides=train.epochs=1 model.pose_plan_steps=5", "--env-manager", "local",
+         "--experiment-name", "how2sign"],
+    ):
+        out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    run = client.search_runs([client.get_experiment_by_name("how2sign").experiment_id])[0]
+    assert run.data.params["model.pose_plan"] == "True"
+    for key in ("val/pose_plan_error_px", *POSE_FIGURES):
+        assert math.isfinite(run.data.metrics[key]), key
+    assert run.data.tags["eval/pose_status"] == "computed: plan, video"
