@@ -12,6 +12,7 @@ import pandas as pd
 from evaluation.analysis import (
     ALPHA,
     BETTER_WHEN,
+    POSE_METRICS,
     SINGLE_SEED_LINE,
     Expectation,
     Verdict,
@@ -45,6 +46,7 @@ def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: 
         _baseline_section(long, baseline),
         *(_ablation_section(long, ablation, baseline) for ablation in others),
         _steering_section(long, runs),
+        *([_pose_section(long)] if long["metric"].isin(POSE_METRICS).any() else []),
         _expectations_section(expectations),
         _left_out_section(long, failed_runs),
     ]
@@ -170,6 +172,27 @@ def _steering_section(long: pd.DataFrame, runs: pd.DataFrame | None) -> str:
                      f"run{'s' if row.n != 1 else ''} (mean ± 95% CI over seeds): {_steer_verdict(row)}.")
         if runs is not None:
             lines += _steering_run_lines(runs[runs["ablation"] == row.ablation])
+    return "\n".join(lines)
+
+
+POSE_LINES = [
+    "DOES THE TEXT STEER THE POSE?",
+    "The planned poses and the generated videos read back into poses, against their caption's true poses (DTW-MJE",
+    "in body units) and against another caption's clip; the steer gap is how much nearer their own. Each figure",
+    "stands beside the same figure for the real clips (the ceiling: the true poses themselves for the plan, the",
+    "judge's reading of the real clips for the videos).",
+]
+
+
+def _pose_section(long: pd.DataFrame) -> str:
+    lines = list(POSE_LINES)
+    for row in long[long["metric"].isin(POSE_METRICS)].itertuples(index=False):
+        if row.n == 0:
+            lines.append(f"- {row.ablation}: {row.metric} missing (no finished run logged it).")
+            continue
+        ceiling = "" if math.isnan(row.real) else f"; real clips {format_number(row.real)}"
+        lines.append(f"- {row.ablation}: {row.metric} {format_mean_ci(row.mean, row.ci95)} over {row.n} "
+                     f"run{'s' if row.n != 1 else ''}{ceiling}.")
     return "\n".join(lines)
 
 

@@ -288,3 +288,22 @@ def test_report_gives_the_fvd_floor_the_runs_measured_and_keeps_it_out_of_the_qu
     runs = make_runs({"baseline": {"eval/fvd": [300.0, 320.0]}, "no_ema": {"eval/fvd": [350.0, 360.0]}})
     text = write_report(compare(runs), [], tmp_path, [], study="s", runs=runs).read_text()
     assert "FVD floor" not in text
+
+
+def test_pose_steer_gaps_stand_beside_their_real_clip_ceilings_in_the_table_and_the_report(tmp_path):
+    study = {
+        "baseline": {"eval/pose_plan_steer_gap": [0.28, 0.30, 0.26], "eval/pose_plan_steer_gap_real": [0.38, 0.38, 0.38],
+                     "eval/pose_video_steer_gap": [0.25, 0.24, 0.26], "eval/pose_video_steer_gap_real": [0.32, 0.33, 0.31],
+                     "eval/pose_plan_dtw_mje": [0.10, 0.11, 0.09]},
+        "pixel_only": {"eval/pose_video_steer_gap": [0.01, -0.01, 0.0],
+                       "eval/pose_video_steer_gap_real": [0.32, 0.32, 0.32]},
+    }
+    long = compare(make_runs(study))
+    video = cell(long, "baseline", "eval/pose_video_steer_gap")
+    assert video["real"] == pytest.approx(0.32) and math.isnan(cell(long, "baseline", "eval/pose_plan_dtw_mje")["real"])
+    assert cell(long, "pixel_only", "eval/pose_plan_steer_gap")["n"] == 0  # no plan: missing, never zero
+    assert "| real clips |" in to_markdown(long)
+    text = write_report(long, check_expectations(long), tmp_path, [], study="s").read_text()
+    section = text[text.index("DOES THE TEXT STEER THE POSE?"):]
+    assert "- baseline: eval/pose_plan_steer_gap 0.2800 ± 0.050 over 3 runs; real clips 0.3800." in section
+    assert "- pixel_only: eval/pose_plan_steer_gap missing" in section
