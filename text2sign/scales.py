@@ -20,7 +20,9 @@ _CPU_CLIPS_AND_NETWORK: dict[str, Any] = {
     "model.attention_levels": (1,),
     "model.transformer_depth": 1,
     "model.head_dim": 16,
-    "diffusion.sample_steps": 20,
+    # DPM-Solver++ at 10 steps reads as well as at 20 (the judge's WER on planned and true-skeleton videos of
+    # the same clips, docs/steering.md) at half the cost; evaluation samples hundreds of videos per run.
+    "diffusion.sample_steps": 10,
     "train.batch_size": 8,
     "train.grad_accum": 1,
     "train.lr": 5e-4,
