@@ -27,13 +27,14 @@ REPORT_NAME = "ABLATION_RESULTS_REPORT.txt"
 
 
 def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: str | Path,
-                 failed_runs: list[dict], study: str, runs: pd.DataFrame | None = None) -> Path:
+                 failed_runs: list[dict], study: str, runs: pd.DataFrame | None = None, ui_address: str = "") -> Path:
     """Write the report and return its path.
 
     `long` is `evaluation.analysis.compare`'s output. `path` is the file to write, or a folder to write
     REPORT_NAME into. `failed_runs` are the runs left out, as dicts with `run_id`, `status`, and
     `run_name` or `ablation` and `seed`, optionally `reason`; other keys are listed as they are.
-    `runs` (one row per finished run, metric columns as tracked) adds each run's own steering figures.
+    `runs` (one row per finished run, metric columns as tracked) adds each run's own steering figures;
+    `ui_address`, where the MLflow UI compares the runs, is given under the header.
     """
     path = Path(path)
     if path.is_dir() or not path.suffix:
@@ -42,7 +43,8 @@ def write_report(long: pd.DataFrame, expectations: Sequence[Expectation], path: 
     baseline = baseline_of(long)
     others = [ablation for ablation in pd.unique(long["ablation"]) if ablation != baseline]
     sections = [
-        _header(long, study, baseline) + _code_versions_line(runs) + _fvd_floor_line(runs),
+        _header(long, study, baseline) + _code_versions_line(runs) + _fvd_floor_line(runs)
+        + (f"\nIn the MLflow UI: {ui_address}" if ui_address else ""),
         _baseline_section(long, baseline),
         *(_ablation_section(long, ablation, baseline) for ablation in others),
         _steering_section(long, runs),
@@ -169,10 +171,19 @@ def _steering_section(long: pd.DataFrame, runs: pd.DataFrame | None) -> str:
             lines.append(f"- {row.ablation}: steer gap missing (no finished run logged it).")
             continue
         lines.append(f"- {row.ablation}: steer gap {format_mean_ci(row.mean, row.ci95)} over {row.n} "
-                     f"run{'s' if row.n != 1 else ''} (mean ± 95% CI over seeds): {_steer_verdict(row)}.")
+                     f"run{'s' if row.n != 1 else ''} (mean ± 95% CI over seeds): {_steer_verdict(row)}; "
+                     f"{_text_loss_gap(long, row.ablation)}.")
         if runs is not None:
             lines += _steering_run_lines(runs[runs["ablation"] == row.ablation])
     return "\n".join(lines)
+
+
+def _text_loss_gap(long: pd.DataFrame, ablation: str) -> str:
+    rows = long[(long["ablation"] == ablation) & (long["metric"] == "val/text_loss_gap")]
+    if rows.empty or rows["n"].iloc[0] == 0:
+        return "val/text_loss_gap missing"
+    row = rows.iloc[0]
+    return f"val/text_loss_gap {format_mean_ci(row['mean'], row['ci95'])} over {row['n']} run{'s' if row['n'] != 1 else ''}"
 
 
 POSE_LINES = [

@@ -86,6 +86,7 @@ def fetch_runs(experiment: str, study: str) -> tuple[pd.DataFrame, list[dict[str
         left_out.append(entry)
     runs = pd.DataFrame({
         "run_id": finished["run_id"],
+        "experiment_id": finished["experiment_id"],
         "ablation": finished["tags.ablation"],
         "seed": finished["tags.seed"].astype(int),
         "status": finished["status"],
@@ -137,6 +138,15 @@ def _study_experiment(study: str) -> str:
     return mlflow.get_experiment(mlflow.MlflowClient().get_run(study).info.experiment_id).name
 
 
+def analysis_run_name(study: str) -> str:
+    """`analysis-<the study run's name>`, so the UI shows which study an analysis is of; `analysis-all` without one."""
+    import mlflow
+
+    if not study:
+        return "analysis-all"
+    return f"analysis-{mlflow.MlflowClient().get_run(study).data.tags.get('mlflow.runName', study)}"
+
+
 def open_analysis_run(args: argparse.Namespace, output: Path):
     """The analysis run, or None, with an error, for a user who may read the study but not write its experiment:
     analyzing needs only READ, and such a user still gets the tables, report and plots in `output`."""
@@ -147,7 +157,7 @@ def open_analysis_run(args: argparse.Namespace, output: Path):
 
     experiment = args.experiment or _study_experiment(args.study)
     try:
-        return start_run(experiment, DEFAULT_EXPERIMENT, run_name=f"analysis-{args.study or 'all'}")
+        return start_run(experiment, DEFAULT_EXPERIMENT, run_name=analysis_run_name(args.study))
     except Exception as error:
         if not is_permission_denied(error):
             raise
@@ -200,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     long.to_csv(output / "comparison_table.csv", index=False)
     (output / "comparison_table.md").write_text(to_markdown(long))
     expectations = check_expectations(long)
+    address = ui_comparison(runs)
     write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
-                 runs=runs)
+                 runs=runs, ui_address=address)
     histories = fetch_histories(runs)
     plot_loss_curves(histories, output / "loss_curves.png", baseline=args.baseline)
     # When, if ever, each ablation starts to use its text (about 0 while it ignores it).
@@ -226,7 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report, tables and plots in {output}; {len(left_out)} run(s) left out")
     if champion:
         print(champion)
+    print(f"compare the runs in the MLflow UI: {address}")
     return 0
+
+
+def ui_comparison(runs: pd.DataFrame) -> str:
+    """Where the UI shows these runs side by side, on its training view, and what to start first."""
+    import mlflow
+
+    from mlproject.ui_address import compare_address, how_to_open
+
+    uri = mlflow.get_tracking_uri()
+    return how_to_open(uri) + compare_address(uri, str(runs["experiment_id"].iloc[0]), list(runs["run_id"]))
 
 
 if __name__ == "__main__":

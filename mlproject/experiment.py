@@ -69,6 +69,8 @@ def start_run(flag: str, default: str, run_name: str | None = None, parent_run_i
     if launched_run:
         active = mlflow.start_run(run_id=launched_run, **options)
         mark_model_training(active.info.experiment_id, client)
+        if run_name:  # `mlflow run` made the run under a random name; the entry point knows what it is
+            mlflow.set_tag("mlflow.runName", run_name)
         return active
     if parent_run_id:
         experiment_id = client.get_run(parent_run_id).info.experiment_id

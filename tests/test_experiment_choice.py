@@ -65,6 +65,23 @@ def test_a_child_run_goes_to_its_parents_experiment_whatever_the_environment_say
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
 
 
+def test_an_entry_point_names_the_run_mlflow_run_made_for_it(store, monkeypatch):
+    """`mlflow run` creates the run under a random name before the entry point starts."""
+    launched = store.create_run(store.create_experiment("launched"), run_name="random-otter-42")
+    monkeypatch.setenv("MLFLOW_RUN_ID", launched.info.run_id)
+    with start_run("", "text2sign-ablations", run_name="analysis-study-medium-12runs"):
+        pass
+    assert store.get_run(launched.info.run_id).data.tags["mlflow.runName"] == "analysis-study-medium-12runs"
+
+
+def test_an_analysis_run_is_named_after_its_study(store):
+    from mlproject.analyze import analysis_run_name
+
+    study = store.create_run(store.create_experiment("my-study"), run_name="study-medium-12runs")
+    assert analysis_run_name(study.info.run_id) == "analysis-study-medium-12runs"
+    assert analysis_run_name("") == "analysis-all"
+
+
 def test_analyze_finds_a_study_in_any_experiment(store, monkeypatch):
     from mlproject.analyze import where_to_look
 
@@ -99,3 +116,8 @@ def test_a_study_under_mlflow_run_keeps_its_children_in_its_experiment_and_analy
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert analysis.returncode == 0, analysis.stdout[-3000:] + analysis.stderr[-3000:]
     assert (tmp_path / "analysis" / "comparison_table.md").is_file()
+    assert "#/compare-runs?" in analysis.stdout and "workflowType=machine_learning" in analysis.stdout
+    assert "workflowType=machine_learning" in (tmp_path / "analysis" / "ABLATION_RESULTS_REPORT.txt").read_text()
+    names = [r.data.tags.get("mlflow.runName") for r in client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.`mlflow.runName` LIKE 'analysis-%'")]
+    assert names == [f"analysis-{parent.data.tags['mlflow.runName']}"]
