@@ -44,6 +44,7 @@ BETTER_WHEN: dict[str, Literal["lower", "higher"]] = {
     "eval/pose_plan_dtw_mje": "lower",
     "eval/pose_plan_steer_gap": "higher",
     "eval/pose_video_steer_gap": "higher",
+    "val/text_loss_gap": "higher",
     "eval/inference_s_per_video": "lower",
     "eval/inference_peak_gpu_mem_gib": "lower",
     "summary/train_time_s": "lower",
@@ -71,6 +72,10 @@ QUALITY_METRICS: list[str] = [
 # real-clip ceiling (`*_real`, the table's `real` column); kept out of the quality aggregate of the study's
 # expectations, which predate them.
 POSE_METRICS: list[str] = ["eval/pose_plan_dtw_mje", "eval/pose_plan_steer_gap", "eval/pose_video_steer_gap"]
+
+# Does the text steer the network (the validation loss under other clips' captions minus under their own)?
+# Logged by every training run, the judge or not; beside the steer gap, out of the quality aggregate.
+STEERING_METRICS: list[str] = ["val/text_loss_gap"]
 
 # What they cost. A CUDA run logs GPU memory, a CPU run `summary/peak_cpu_rss_gib` instead.
 COST_METRICS: list[str] = [
@@ -106,7 +111,7 @@ def default_metrics(columns: Iterable[str]) -> list[str]:
     has no GPU memory to miss.
     """
     present = set(columns)
-    pose = [metric for metric in POSE_METRICS if metric in present]
+    pose = [metric for metric in STEERING_METRICS + POSE_METRICS if metric in present]
     return QUALITY_METRICS + pose + [metric for metric in COST_METRICS if metric in present]
 
 

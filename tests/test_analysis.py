@@ -260,6 +260,9 @@ def test_report_says_per_ablation_whether_the_text_steers_with_each_runs_bootstr
     assert "no evidence that the text steers (the interval contains 0)" in section
     assert "seed 0: gap 0.2500 ± 0.050 (bootstrap over the videos); WER true 0.5000, empty 0.9000, shuffled 0.7500" in section
     assert "val/text_loss_gap missing." in section and "val/text_loss_gap 0.004." in section
+    # Beside each ablation's steer gap, the loss gap over its seeds: the same question asked of the network.
+    assert "above 0); val/text_loss_gap 0.005000 ± 0.0025 over 3 runs." in section
+    assert "contains 0); val/text_loss_gap 5.000e-05 ± 0.00064 over 2 runs." in section
 
 
 def test_report_warns_when_the_runs_were_trained_by_different_versions_of_the_code(tmp_path):
