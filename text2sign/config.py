@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -55,21 +58,6 @@ class ModelConfig:
     head_dim: int = 32
     dropout: float = 0.0
     gradient_checkpointing: bool = False
-    # Add the caption's mean token embedding to the timestep embedding, as Imagen does (Saharia et al.
-    # 2022, sec. 2.3): every residual block's scale and shift then carry the whole caption, a global
-    # signal available from the first step, where cross-attention starts as a zero-initialised no-op.
-    # Off: in the 512-step small baseline it did not raise eval/steer_gap (0.011 either way), FSD 89 vs 78.
-    pooled_text: bool = False
-    # Add each frame's position embedding to the cross-attention queries (it is otherwise given to the
-    # temporal attention alone), so a frame can attend to the words signed at its moment. Off: over the
-    # first 192 steps of the small baseline it moved val/loss and val/text_loss_gap by under 0.0006, as
-    # the network was still learning the signer's looks (docs/steering.md).
-    frame_aware_cross_attention: bool = False
-    # The frame plan (text2sign.models.frame_plan): a small transformer turns the caption into one vector
-    # per frame, added to that frame's timestep embedding, so every residual block's FiLM carries what is
-    # signed at that moment. frame_plan_depth is its number of blocks.
-    frame_plan: bool = False
-    frame_plan_depth: int = 2
     # The pose plan (text2sign.models.pose_plan): text -> pose -> video. A small transformer of pose_plan_depth
     # blocks, pose_plan_width wide, turns the caption into the signer's keypoints in every frame; the UNet draws
     # the clip with that skeleton as extra input channels. Training needs a corpus with keypoints (the
@@ -96,14 +84,6 @@ class DiffusionConfig:
     # Probability of replacing a caption by the empty text in training; it is what trains the
     # unconditional branch that classifier-free guidance needs at sampling time.
     text_dropout: float = 0.1
-    # Min-SNR loss weighting (Hang et al. 2023), e.g. 5; 0 (the default) is plain MSE on the target. Off by
-    # default: in the 512-step small baseline, gamma 5 scored worse on every eval metric (FSD 127 vs 78).
-    min_snr_gamma: float = 0.0
-    # How training draws timesteps: "uniform" over all of them, or "logit_normal" (t / T = sigmoid(N(mean, std)),
-    # SD3's choice), which with a positive timestep_mean spends more steps on the noisy band the text decides.
-    timestep_sampling: Literal["uniform", "logit_normal"] = "uniform"
-    timestep_mean: float = 0.0
-    timestep_std: float = 1.0
     # Weight of the moving pixels in the training loss (text2sign.diffusion.motion_weights): 0 is plain MSE;
     # 1 gives the hands and arms, a few percent of the pixels, about half of the loss.
     motion_weight: float = 0.0
@@ -243,17 +223,58 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported config field type {tp!r}")
 
 
+# Switches that were tried, dropped (docs/steering.md, "Every change tried") and then removed, each with its old
+# default. An old run's config.json and checkpoint still name them: at those values the run computed what today's
+# code computes, so it loads; at any other value only the code of RETIRED_AFTER can rebuild it.
+RETIRED: dict[str, Any] = {
+    "model.pooled_text": False,
+    "model.frame_aware_cross_attention": False,
+    "model.frame_plan": False,
+    "model.frame_plan_depth": 2,
+    "diffusion.min_snr_gamma": 0.0,
+    "diffusion.timestep_sampling": "uniform",
+    "diffusion.timestep_mean": 0.0,
+    "diffusion.timestep_std": 1.0,
+}
+RETIRED_AFTER = "c1d5b11"  # the last commit with the switches above
+
+
+def _refuse_retired_on(key: str, value: Any, source: str) -> None:
+    """A removed switch loads only at its old default."""
+    off = RETIRED[key]
+    try:
+        is_off = _coerce(key, value, type(off)) == off
+    except ConfigError:
+        is_off = False
+    if not is_off:
+        raise ConfigError(
+            f"{source}: {key} is set to {value!r}, but the switch was removed after commit {RETIRED_AFTER} (tried "
+            f"and dropped, docs/steering.md); only {off!r}, its old default, still loads. To train, resume or "
+            f"evaluate with {key}={value}, check out {RETIRED_AFTER}.")
+
+
 def apply_overrides(config: Config, overrides: dict[str, Any], source: str = "overrides") -> Config:
-    """Return `config` with dotted keys replaced, e.g. {"train.lr": 1e-4}. `source` names where they came from."""
+    """Return `config` with dotted keys replaced, e.g. {"train.lr": 1e-4}. `source` names where they came from.
+
+    A removed switch (RETIRED) at its old default is dropped with a logged note; at another value it is refused.
+    """
     sections = {s: dataclasses.asdict(getattr(config, s)) for s in _sections()}
     field_types = {s: _field_types(cls) for s, cls in _sections().items()}
+    dropped = []
     for key, value in overrides.items():
+        if key in RETIRED:
+            _refuse_retired_on(key, value, source)
+            dropped.append(f"{key}={value!r}")
+            continue
         section, _, name = key.partition(".")
         if section not in field_types or name not in field_types[section]:
             raise ConfigError(
                 f"{source}: unknown key {key!r}. Known keys: {', '.join(known_keys())}."
             )
         sections[section][name] = _coerce(key, value, field_types[section][name])
+    if dropped:
+        logger.warning("%s: dropped %s: switches removed after commit %s, each at its old default, which is what "
+                       "the code does now.", source, ", ".join(dropped), RETIRED_AFTER)
     return Config(**{s: cls(**sections[s]) for s, cls in _sections().items()})
 
 
@@ -308,7 +329,6 @@ def validate(config: Config) -> None:
     )
     need(m.num_res_blocks >= 1, "model.num_res_blocks", "at least 1")
     need(all(0 <= i < len(m.channel_mult) for i in m.attention_levels), "model.attention_levels", f"level indices between 0 and {len(m.channel_mult) - 1}")
-    need(m.frame_plan_depth >= 1, "model.frame_plan_depth", "at least 1 (the number of frame-plan blocks)")
     need(m.pose_plan_depth >= 1, "model.pose_plan_depth", "at least 1 (the number of pose-plan blocks)")
     need(m.pose_plan_width >= m.head_dim and m.pose_plan_width % m.head_dim == 0, "model.pose_plan_width",
          f"a positive multiple of model.head_dim ({m.head_dim}), e.g. 128")
@@ -328,9 +348,7 @@ def validate(config: Config) -> None:
     need(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)")
     need(diff.num_train_timesteps >= 10, "diffusion.num_train_timesteps", "at least 10")
     need(1 <= diff.sample_steps <= diff.num_train_timesteps, "diffusion.sample_steps", f"between 1 and diffusion.num_train_timesteps ({diff.num_train_timesteps})")
-    need(diff.min_snr_gamma >= 0.0, "diffusion.min_snr_gamma", "0 (off) or a positive number, e.g. 5")
     need(diff.motion_weight >= 0.0, "diffusion.motion_weight", "0 (plain MSE) or a positive number, e.g. 1")
-    need(diff.timestep_std > 0.0, "diffusion.timestep_std", "a positive number, e.g. 1.0")
     need(diff.guidance_scale >= 1.0, "diffusion.guidance_scale", "1.0 (no guidance) or more")
     need(0.0 <= diff.text_dropout < 1.0, "diffusion.text_dropout", "in [0, 1)")
     need(diff.text_dropout > 0.0 or diff.guidance_scale == 1.0, "diffusion.text_dropout",
@@ -371,8 +389,11 @@ def to_json(config: Config) -> str:
     return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
 
 
-def from_dict(raw: dict[str, Any]) -> Config:
-    """Inverse of dataclasses.asdict, strict: used to reload a run's config.json."""
+def from_dict(raw: dict[str, Any], source: str = "config.json") -> Config:
+    """Inverse of dataclasses.asdict, strict: used to reload a run's config.json or a checkpoint's config.
+
+    A switch removed since the run (RETIRED) is dropped where it was off, and refused where it was on.
+    """
     flat = {f"{s}.{k}": v for s, section in raw.items() for k, v in section.items()}
-    return apply_overrides(Config(), flat, source="config.json")
+    return apply_overrides(Config(), flat, source=source)
 
