@@ -192,3 +192,14 @@ def test_an_override_of_a_removed_switch_is_dropped_when_off_and_refused_when_on
     with pytest.raises(ConfigError, match="overrides: model.pooled_text is set to 'true', but the switch was removed "
                                           "after commit c1d5b11"):
         resolve_config("baseline", "tiny", overrides="model.pooled_text=true")
+
+
+def test_the_config_module_imports_nothing_of_text2sign_so_the_data_package_can_build_on_it():
+    import ast
+
+    import text2sign.config
+
+    tree = ast.parse(open(text2sign.config.__file__).read())
+    imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert not [name for name in imported if name and name.startswith("text2sign")]
