@@ -54,7 +54,7 @@ def run_config(client: MlflowClient, run_id: str, folder: Path) -> Config:
         if is_access_problem(error):
             raise
         raise ConfigError(f"run {run_id} has no config.json artifact: it is not a text2sign training run.") from None
-    return from_dict(json.loads(Path(path).read_text()))
+    return from_dict(json.loads(Path(path).read_text()), source=f"run {run_id}'s config.json")
 
 
 def latest_run_checkpoint(client: MlflowClient, run_id: str, folder: Path) -> Path:

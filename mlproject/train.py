@@ -337,7 +337,8 @@ def _checked_resume(args: argparse.Namespace, config: Config, workdir: Path) -> 
         return None, None
     resume_path, resume_run = _find_checkpoint(args.resume, workdir)
     state = load_checkpoint(resume_path)
-    _check_resume_compatible(config, from_dict(json.loads(state["config"])), str(resume_path))
+    _check_resume_compatible(config, from_dict(json.loads(state["config"]), source=f"checkpoint {resume_path}"),
+                              str(resume_path))
     return resume_path, resume_run
 
 

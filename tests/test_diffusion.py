@@ -141,52 +141,19 @@ def test_unknown_sampler_is_refused():
         GaussianDiffusion(DiffusionConfig()).make_sampler("euler")
 
 
-def test_min_snr_weight_caps_easy_low_noise_steps_and_is_off_at_zero():
-    from text2sign.config import DiffusionConfig
-
-    timesteps = torch.tensor([0, 500, 999])
-    for prediction in ("epsilon", "v_prediction"):
-        diffusion = GaussianDiffusion(DiffusionConfig(prediction_type=prediction, min_snr_gamma=5.0))
-        alpha_bar = diffusion.noise_scheduler.alphas_cumprod[timesteps]
-        snr = alpha_bar / (1 - alpha_bar)
-        expected = snr.clamp(max=5.0) / (snr if prediction == "epsilon" else snr + 1)
-        assert torch.allclose(diffusion.loss_weight(timesteps), expected)
-        assert diffusion.loss_weight(timesteps)[0] < 0.01  # t=0: SNR in the thousands, weight capped
-    off = GaussianDiffusion(DiffusionConfig(min_snr_gamma=0.0))
-    assert torch.equal(off.loss_weight(timesteps), torch.ones(3))
-
-
-def test_logit_normal_timesteps_lean_toward_noise_with_a_positive_mean():
-    from text2sign.config import DiffusionConfig
-
-    def draws(**settings) -> torch.Tensor:
-        diffusion = GaussianDiffusion(DiffusionConfig(**settings))
-        return diffusion.sample_timesteps(20_000, torch.Generator().manual_seed(0))
-
-    uniform, centred, noisy = draws(), draws(timestep_sampling="logit_normal"), draws(
-        timestep_sampling="logit_normal", timestep_mean=1.0)
-    for t in (uniform, centred, noisy):
-        assert t.dtype == torch.int64 and int(t.min()) >= 0 and int(t.max()) <= 999
-    assert abs(uniform.float().mean() - 499.5) < 10
-    assert abs(centred.float().median() - 500) < 15  # sigmoid(0) = 0.5
-    assert abs(noisy.float().median() - 731) < 15  # sigmoid(1) = 0.731
-    # Both ends thinned out: fewer draws in the last and first 5% than uniform gives.
-    assert (centred < 50).float().mean() < 0.02 and (centred >= 950).float().mean() < 0.02
-
-
-def test_plain_loss_ignores_the_training_timestep_sampling_and_weighting():
+def test_plain_loss_ignores_the_motion_weight():
     from text2sign.config import DiffusionConfig
 
     x0 = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
     context, mask, _, _ = text_inputs()
-    uniform = GaussianDiffusion(DiffusionConfig())
-    leaning = GaussianDiffusion(DiffusionConfig(timestep_sampling="logit_normal", timestep_mean=1.5, min_snr_gamma=5.0))
+    plain_mse = GaussianDiffusion(DiffusionConfig())
+    weighted = GaussianDiffusion(DiffusionConfig(motion_weight=1.0))
 
     def loss(diffusion, plain):
         return diffusion.training_loss(scaled_input, x0, context, mask, torch.Generator().manual_seed(7), plain=plain)
 
-    assert torch.allclose(loss(leaning, plain=True), loss(uniform, plain=False))
-    assert not torch.equal(loss(leaning, plain=False), loss(uniform, plain=False))
+    assert torch.allclose(loss(weighted, plain=True), loss(plain_mse, plain=False))
+    assert not torch.equal(loss(weighted, plain=False), loss(plain_mse, plain=False))
 
 
 def test_motion_weights_lean_on_moving_pixels_and_are_one_when_off():
@@ -216,9 +183,7 @@ def test_motion_weighted_loss_counts_errors_on_moving_pixels_more():
             return target + error
         diffusion = GaussianDiffusion(DiffusionConfig(motion_weight=motion_weight))
         generator = torch.Generator().manual_seed(0)
-        noise_generator = torch.Generator().manual_seed(0)
-        diffusion.sample_timesteps(1, noise_generator)
-        noise = torch.randn(x0.shape, generator=noise_generator)
+        noise = diffusion.draw_noise(tuple(x0.shape), torch.Generator().manual_seed(0)).noise
         return float(diffusion.training_loss(model, x0, context, mask, generator))
 
     moving, still = slice(0, 2), slice(4, 6)

@@ -118,6 +118,30 @@ def test_unknown_ablation_exits_2_listing_the_known_ones(tmp_path):
     assert "unknown ablation 'no_such_thing'" in out.stderr and "text_finetuned" in out.stderr
 
 
+def test_a_removed_switch_in_the_overrides_is_a_usage_error_naming_the_last_commit_that_had_it(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "mlproject.train", "--scale", "tiny", "--overrides", "model.pooled_text=true"],
+        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 2
+    assert "model.pooled_text is set to 'true', but the switch was removed after commit c1d5b11" in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_mlproject_types_a_parameter_float_only_where_every_value_it_takes_is_a_number():
+    import yaml
+
+    entry_points = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]
+    for entry_point, spec in entry_points.items():
+        for name, parameter in spec["parameters"].items():
+            # `path` and `uri` would refuse an empty default or an output folder not made yet.
+            assert parameter["type"] in ("string", "float"), (entry_point, name)
+            if parameter["type"] == "float":
+                assert isinstance(parameter["default"], (int, float)), (entry_point, name)
+    assert entry_points["train"]["parameters"]["data"]["type"] == "string"  # synthetic, phoenix2014t:PATH
+    assert entry_points["evaluate"]["parameters"]["guidance"]["type"] == "string"  # "" is the run's own
+
+
 def test_print_config_prints_the_resolved_config_and_starts_nothing(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mlproject.train", "--ablation", "no_ema", "--scale", "full", "--print-config"],

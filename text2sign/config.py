@@ -1,18 +1,24 @@
 """The experiment configuration: plain dataclasses, resolved in one order, validated in one place.
 
-A run's config is built as  defaults -> scale -> ablation -> command-line overrides.  Scales
-(`text2sign.scales`) and ablations (`ablations/*.py`) are both just dictionaries of dotted keys,
+A run's config is built as  defaults -> scale -> ablation -> command-line overrides, and last the few
+defaults its corpus decides (`text2sign.scales.corpus_defaults`, where neither ablation nor overrides chose).
+Scales (`text2sign.scales`) and ablations (`ablations/*.py`) are both just dictionaries of dotted keys,
 the same form a user types in `overrides="train.lr=1e-4 model.channels=64"`, so there is one way
 to change a setting and one place (`validate`) that says whether the result makes sense.
+This module reads no corpus: `text2sign.data` builds on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import logging
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -55,25 +61,12 @@ class ModelConfig:
     head_dim: int = 32
     dropout: float = 0.0
     gradient_checkpointing: bool = False
-    # Add the caption's mean token embedding to the timestep embedding, as Imagen does (Saharia et al.
-    # 2022, sec. 2.3): every residual block's scale and shift then carry the whole caption, a global
-    # signal available from the first step, where cross-attention starts as a zero-initialised no-op.
-    # Off: in the 512-step small baseline it did not raise eval/steer_gap (0.011 either way), FSD 89 vs 78.
-    pooled_text: bool = False
-    # Add each frame's position embedding to the cross-attention queries (it is otherwise given to the
-    # temporal attention alone), so a frame can attend to the words signed at its moment. Off: over the
-    # first 192 steps of the small baseline it moved val/loss and val/text_loss_gap by under 0.0006, as
-    # the network was still learning the signer's looks (docs/steering.md).
-    frame_aware_cross_attention: bool = False
-    # The frame plan (text2sign.models.frame_plan): a small transformer turns the caption into one vector
-    # per frame, added to that frame's timestep embedding, so every residual block's FiLM carries what is
-    # signed at that moment. frame_plan_depth is its number of blocks.
-    frame_plan: bool = False
-    frame_plan_depth: int = 2
     # The pose plan (text2sign.models.pose_plan): text -> pose -> video. A small transformer of pose_plan_depth
     # blocks, pose_plan_width wide, turns the caption into the signer's keypoints in every frame; the UNet draws
     # the clip with that skeleton as extra input channels. Training needs a corpus with keypoints (the
     # synthetic one); the planner learns them by mean squared error, weighted pose_plan_weight in the loss.
+    # A run's default is the corpus's to decide (text2sign.scales.corpus_defaults): on wherever it has keypoints.
+    # False is for a Config built in code, which has no corpus to ask.
     pose_plan: bool = False
     pose_plan_width: int = 128
     pose_plan_depth: int = 2
@@ -96,14 +89,6 @@ class DiffusionConfig:
     # Probability of replacing a caption by the empty text in training; it is what trains the
     # unconditional branch that classifier-free guidance needs at sampling time.
     text_dropout: float = 0.1
-    # Min-SNR loss weighting (Hang et al. 2023), e.g. 5; 0 (the default) is plain MSE on the target. Off by
-    # default: in the 512-step small baseline, gamma 5 scored worse on every eval metric (FSD 127 vs 78).
-    min_snr_gamma: float = 0.0
-    # How training draws timesteps: "uniform" over all of them, or "logit_normal" (t / T = sigmoid(N(mean, std)),
-    # SD3's choice), which with a positive timestep_mean spends more steps on the noisy band the text decides.
-    timestep_sampling: Literal["uniform", "logit_normal"] = "uniform"
-    timestep_mean: float = 0.0
-    timestep_std: float = 1.0
     # Weight of the moving pixels in the training loss (text2sign.diffusion.motion_weights): 0 is plain MSE;
     # 1 gives the hands and arms, a few percent of the pixels, about half of the loss.
     motion_weight: float = 0.0
@@ -243,17 +228,58 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported config field type {tp!r}")
 
 
+# Switches that were tried, dropped (docs/steering.md, "Every change tried") and then removed, each with its old
+# default. An old run's config.json and checkpoint still name them: at those values the run computed what today's
+# code computes, so it loads; at any other value only the code of RETIRED_AFTER can rebuild it.
+RETIRED: dict[str, Any] = {
+    "model.pooled_text": False,
+    "model.frame_aware_cross_attention": False,
+    "model.frame_plan": False,
+    "model.frame_plan_depth": 2,
+    "diffusion.min_snr_gamma": 0.0,
+    "diffusion.timestep_sampling": "uniform",
+    "diffusion.timestep_mean": 0.0,
+    "diffusion.timestep_std": 1.0,
+}
+RETIRED_AFTER = "c1d5b11"  # the last commit with the switches above
+
+
+def _refuse_retired_on(key: str, value: Any, source: str) -> None:
+    """A removed switch loads only at its old default."""
+    off = RETIRED[key]
+    try:
+        is_off = _coerce(key, value, type(off)) == off
+    except ConfigError:
+        is_off = False
+    if not is_off:
+        raise ConfigError(
+            f"{source}: {key} is set to {value!r}, but the switch was removed after commit {RETIRED_AFTER} (tried "
+            f"and dropped, docs/steering.md); only {off!r}, its old default, still loads. To train, resume or "
+            f"evaluate with {key}={value}, check out {RETIRED_AFTER}.")
+
+
 def apply_overrides(config: Config, overrides: dict[str, Any], source: str = "overrides") -> Config:
-    """Return `config` with dotted keys replaced, e.g. {"train.lr": 1e-4}. `source` names where they came from."""
+    """Return `config` with dotted keys replaced, e.g. {"train.lr": 1e-4}. `source` names where they came from.
+
+    A removed switch (RETIRED) at its old default is dropped with a logged note; at another value it is refused.
+    """
     sections = {s: dataclasses.asdict(getattr(config, s)) for s in _sections()}
     field_types = {s: _field_types(cls) for s, cls in _sections().items()}
+    dropped = []
     for key, value in overrides.items():
+        if key in RETIRED:
+            _refuse_retired_on(key, value, source)
+            dropped.append(f"{key}={value!r}")
+            continue
         section, _, name = key.partition(".")
         if section not in field_types or name not in field_types[section]:
             raise ConfigError(
                 f"{source}: unknown key {key!r}. Known keys: {', '.join(known_keys())}."
             )
         sections[section][name] = _coerce(key, value, field_types[section][name])
+    if dropped:
+        logger.warning("%s: dropped %s: switches removed after commit %s, each at its old default, which is what "
+                       "the code does now.", source, ", ".join(dropped), RETIRED_AFTER)
     return Config(**{s: cls(**sections[s]) for s, cls in _sections().items()})
 
 
@@ -275,18 +301,26 @@ def parse_overrides(text: str) -> dict[str, str]:
 
 
 def validate(config: Config) -> None:
-    """Raise ConfigError naming the first impossible setting and what is allowed."""
+    """Raise ConfigError naming the first impossible setting and what is allowed.
 
-    def need(ok: bool, key: str, allowed: str) -> None:
-        if not ok:
-            value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
-            raise ConfigError(f"{key}: {value!r} is not allowed; it must be {allowed}.")
+    What only the corpus on disk can say (that it exists, that it has keypoints for a pose plan) is checked where
+    the corpus settles its defaults, `text2sign.scales.corpus_defaults`: this module reads no corpus.
+    """
+    for check in (_check_data, _check_model, _check_pose_plan, _check_diffusion, _check_text_and_ema, _check_train):
+        check(config, functools.partial(_need, config))
 
-    d, m, diff, t, e, tr = config.data, config.model, config.diffusion, config.text, config.ema, config.train
-    from text2sign.data.real import corpus_has_keypoints  # here: text2sign.data imports this module
-    from text2sign.data.spec import parse_data_spec
 
-    spec = parse_data_spec(d.name)
+Need = Callable[[bool, str, str], None]
+
+
+def _need(config: Config, ok: bool, key: str, allowed: str) -> None:
+    if not ok:
+        section, name = key.split(".")
+        raise ConfigError(f"{key}: {getattr(getattr(config, section), name)!r} is not allowed; it must be {allowed}.")
+
+
+def _check_data(config: Config, need: Need) -> None:
+    d = config.data
     need(bool(d.cache_dir.strip()), "data.cache_dir", "a folder, or 'none' to decode clips every time")
     need(d.num_frames >= 2, "data.num_frames", "at least 2 (a video needs motion)")
     need(d.image_size >= 8, "data.image_size", "at least 8")
@@ -297,6 +331,10 @@ def validate(config: Config) -> None:
     need(0.0 <= d.signer_variation <= 1.0, "data.signer_variation", "in [0, 1]")
     need(d.signer_variation == 1.0 or d.name == "synthetic", "data.signer_variation",
          "1 for a real corpus (its signers are what they are; the setting is for the synthetic corpus)")
+
+
+def _check_model(config: Config, need: Need) -> None:
+    d, m = config.data, config.model
     need(m.channels >= 8 and m.channels % 8 == 0, "model.channels", "a positive multiple of 8 (group norm uses 8 groups)")
     need(len(m.channel_mult) >= 1 and all(c >= 1 for c in m.channel_mult), "model.channel_mult", "a non-empty list of positive integers, e.g. 1,2,4")
     downsampling = 2 ** (len(m.channel_mult) - 1)
@@ -308,7 +346,14 @@ def validate(config: Config) -> None:
     )
     need(m.num_res_blocks >= 1, "model.num_res_blocks", "at least 1")
     need(all(0 <= i < len(m.channel_mult) for i in m.attention_levels), "model.attention_levels", f"level indices between 0 and {len(m.channel_mult) - 1}")
-    need(m.frame_plan_depth >= 1, "model.frame_plan_depth", "at least 1 (the number of frame-plan blocks)")
+    need(m.transformer_depth >= 1, "model.transformer_depth", "at least 1")
+    need(m.head_dim >= 8, "model.head_dim", "at least 8")
+    need(all(m.channels * c % m.head_dim == 0 for c in m.channel_mult), "model.head_dim", "a divisor of every level's width (model.channels x channel_mult)")
+    need(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)")
+
+
+def _check_pose_plan(config: Config, need: Need) -> None:
+    m = config.model
     need(m.pose_plan_depth >= 1, "model.pose_plan_depth", "at least 1 (the number of pose-plan blocks)")
     need(m.pose_plan_width >= m.head_dim and m.pose_plan_width % m.head_dim == 0, "model.pose_plan_width",
          f"a positive multiple of model.head_dim ({m.head_dim}), e.g. 128")
@@ -316,30 +361,30 @@ def validate(config: Config) -> None:
     need(m.pose_plan_steps >= 0, "model.pose_plan_steps", "0 (no planner-only stage) or more, e.g. 2000")
     need(m.pose_plan_batch >= 1, "model.pose_plan_batch", "at least 1")
     need(m.pose_plan_lr > 0.0, "model.pose_plan_lr", "a positive number, e.g. 1e-3")
-    if m.pose_plan and not corpus_has_keypoints(spec):
-        raise ConfigError(
-            f"model.pose_plan: True is not allowed; it must be false for this corpus: the pose plan learns from "
-            f"keypoints, and {spec} has none on disk. Extract them once with MediaPipe: "
-            f"python -m text2sign.data extract-keypoints {spec} (docs/keypoints.md), or train without the plan "
-            f"(-P ablation=pixel_only).")
-    need(m.transformer_depth >= 1, "model.transformer_depth", "at least 1")
-    need(m.head_dim >= 8, "model.head_dim", "at least 8")
-    need(all(m.channels * c % m.head_dim == 0 for c in m.channel_mult), "model.head_dim", "a divisor of every level's width (model.channels x channel_mult)")
-    need(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)")
+
+
+def _check_diffusion(config: Config, need: Need) -> None:
+    diff = config.diffusion
     need(diff.num_train_timesteps >= 10, "diffusion.num_train_timesteps", "at least 10")
     need(1 <= diff.sample_steps <= diff.num_train_timesteps, "diffusion.sample_steps", f"between 1 and diffusion.num_train_timesteps ({diff.num_train_timesteps})")
-    need(diff.min_snr_gamma >= 0.0, "diffusion.min_snr_gamma", "0 (off) or a positive number, e.g. 5")
     need(diff.motion_weight >= 0.0, "diffusion.motion_weight", "0 (plain MSE) or a positive number, e.g. 1")
-    need(diff.timestep_std > 0.0, "diffusion.timestep_std", "a positive number, e.g. 1.0")
     need(diff.guidance_scale >= 1.0, "diffusion.guidance_scale", "1.0 (no guidance) or more")
     need(0.0 <= diff.text_dropout < 1.0, "diffusion.text_dropout", "in [0, 1)")
     need(diff.text_dropout > 0.0 or diff.guidance_scale == 1.0, "diffusion.text_dropout",
          "above 0 when diffusion.guidance_scale > 1: guidance needs an unconditional branch trained on dropped captions")
+
+
+def _check_text_and_ema(config: Config, need: Need) -> None:
+    t, e = config.text, config.ema
     need(bool(t.encoder.strip()), "text.encoder", "'all-MiniLM-L6-v2' or the path of a local Hugging Face model folder")
     need(t.lr > 0, "text.lr", "a positive number")
     need(t.max_length >= 2, "text.max_length", "at least 2")
     need(0.0 < e.decay < 1.0, "ema.decay", "strictly between 0 and 1, e.g. 0.9999")
     need(e.update_every >= 1, "ema.update_every", "at least 1")
+
+
+def _check_train(config: Config, need: Need) -> None:
+    tr = config.train
     need(tr.lr > 0, "train.lr", "a positive number, e.g. 5e-5")
     need(tr.batch_size >= 1, "train.batch_size", "at least 1")
     need(tr.grad_accum >= 1, "train.grad_accum", "at least 1")
@@ -351,7 +396,7 @@ def validate(config: Config) -> None:
     need(tr.log_every >= 1, "train.log_every", "at least 1")
     need(tr.checkpoint_every >= 1, "train.checkpoint_every", "at least 1 (epochs)")
     need(tr.num_sample_prompts >= 0, "train.num_sample_prompts", "0 or more")
-    need(d.train_size >= tr.batch_size, "train.batch_size", f"at most data.train_size ({d.train_size})")
+    need(config.data.train_size >= tr.batch_size, "train.batch_size", f"at most data.train_size ({config.data.train_size})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,8 +416,11 @@ def to_json(config: Config) -> str:
     return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
 
 
-def from_dict(raw: dict[str, Any]) -> Config:
-    """Inverse of dataclasses.asdict, strict: used to reload a run's config.json."""
+def from_dict(raw: dict[str, Any], source: str = "config.json") -> Config:
+    """Inverse of dataclasses.asdict, strict: used to reload a run's config.json or a checkpoint's config.
+
+    A switch removed since the run (RETIRED) is dropped where it was off, and refused where it was on.
+    """
     flat = {f"{s}.{k}": v for s, section in raw.items() for k, v in section.items()}
-    return apply_overrides(Config(), flat, source="config.json")
+    return apply_overrides(Config(), flat, source=source)
 

@@ -61,15 +61,15 @@ class GaussianDiffusion:
     def training_loss(self, model: Denoiser, x0: Tensor, context: Tensor, context_mask: Tensor,
                       generator: torch.Generator | None = None, *, plain: bool = False,
                       draw: NoiseDraw | None = None) -> Tensor:
-        """Mean squared error of the model's prediction at a drawn timestep (`sample_timesteps`): a float32 scalar.
+        """Mean squared error of the model's prediction at a uniformly drawn timestep: a float32 scalar.
 
         x0 [B, C, T, H, W] clean clips in [-1, 1], context [B, L, D], context_mask [B, L] bool.
         Timesteps and noise come from `draw` (`draw_noise`) or are drawn here from `generator`.
-        `plain` draws timesteps uniformly and weighs them alike whatever the config says: validation
-        uses it, so val losses compare across ablations.
+        `plain` weighs every pixel alike whatever `motion_weight` says: validation uses it, so val losses
+        compare across ablations.
         """
         if draw is None:
-            draw = self.draw_noise(tuple(x0.shape), generator, plain=plain)
+            draw = self.draw_noise(tuple(x0.shape), generator)
         timesteps = draw.timesteps.to(x0.device)
         noise = draw.noise.to(device=x0.device, dtype=x0.dtype)
 
@@ -87,46 +87,14 @@ class GaussianDiffusion:
         else:
             pixel_weights = motion_weights(x0.float(), self.config.motion_weight).expand_as(squared_error)
             per_sample = (squared_error * pixel_weights).flatten(1).sum(dim=1) / pixel_weights.flatten(1).sum(dim=1)
-        return (per_sample * self.loss_weight(timesteps)).mean()
+        return per_sample.mean()
 
-    def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator, *, plain: bool = False) -> NoiseDraw:
+    def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator) -> NoiseDraw:
         """The timesteps [B] and the noise `shape` [B, C, T, H, W] of one training batch, in that order, on
         the CPU from a CPU generator: a seed gives the same draws on any device, and a data-parallel
         rank can draw every micro-batch of a step and keep its own (`text2sign.distributed`)."""
-        if plain:
-            timesteps = torch.randint(0, self.config.num_train_timesteps, (shape[0],), generator=generator)
-        else:
-            timesteps = self.sample_timesteps(shape[0], generator)
+        timesteps = torch.randint(0, self.config.num_train_timesteps, (shape[0],), generator=generator)
         return NoiseDraw(timesteps, torch.randn(shape, generator=generator, dtype=torch.float32))
-
-    def sample_timesteps(self, batch: int, generator: torch.Generator) -> Tensor:
-        """Training timesteps [batch] (int64, on the CPU): uniform, or logit-normal (Esser et al. 2024, sec. 3.1).
-
-        Logit-normal draws t / T = sigmoid(N(mean, std)): it thins out both ends, where the target is trivial
-        (almost no noise) or the input holds nothing (pure noise), and a positive mean leans toward the
-        noisy middle-to-high band, where only the text can say what the clip signs (eDiff-I, Balaji et al. 2022).
-        """
-        steps = self.config.num_train_timesteps
-        if self.config.timestep_sampling == "uniform":
-            return torch.randint(0, steps, (batch,), generator=generator)
-        normal = torch.randn(batch, generator=generator) * self.config.timestep_std + self.config.timestep_mean
-        return (torch.sigmoid(normal) * steps).long().clamp_(0, steps - 1)
-
-    def loss_weight(self, timesteps: Tensor) -> Tensor:
-        """Min-SNR-gamma weighting (Hang et al. 2023, eq. 9-10), or 1 when `min_snr_gamma` is 0.
-
-        Low-noise timesteps have easy, large-SNR targets that otherwise dominate the gradient; capping
-        their weight at gamma lets the model spend capacity on the noisy steps that shape the video,
-        which the paper finds converges about 3x faster. The weight is expressed for the configured
-        target: min(SNR, gamma) / SNR for epsilon, min(SNR, gamma) / (SNR + 1) for v.
-        """
-        gamma = self.config.min_snr_gamma
-        if gamma == 0:
-            return torch.ones(timesteps.shape, device=timesteps.device)
-        alpha_bar = self.noise_scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
-        snr = alpha_bar / (1 - alpha_bar)
-        clipped = snr.clamp(max=gamma)
-        return clipped / snr if self.config.prediction_type == "epsilon" else clipped / (snr + 1)
 
     def make_sampler(self, sampler: str) -> DDIMScheduler | DPMSolverMultistepScheduler:
         """A fresh scheduler for one sampling run (schedulers keep per-run state)."""

@@ -1,13 +1,18 @@
 """Scales: how big a run is. Each is a set of overrides of the defaults, the same form as an ablation.
 
-The defaults in `config.py` are the `full` scale (the study on a GPU), so `full` overrides nothing.
+The defaults in `config.py` are the `full` scale (the study on a GPU), so `full` overrides nothing. The few
+defaults that depend on the corpus a run reads are settled here too (`corpus_defaults`), after the scale:
+they need the corpus on disk, which `config.py` does not read (`text2sign.data` builds on it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from text2sign.config import ConfigError
+from text2sign.config import Config, ConfigError, apply_overrides
+from text2sign.data.real import corpus_has_keypoints
+from text2sign.data.spec import DataSpec, parse_data_spec
 
 # The clips and network of the CPU scales: 32x32, 8 frames, channels 32. Small and medium share them, so a
 # judge (recognizer) trained for one reads the other's videos; they differ in how much they train and in the signers.
@@ -105,3 +110,32 @@ def scale_overrides(name: str) -> dict[str, Any]:
     if name not in SCALES:
         raise ConfigError(f"scale: unknown scale {name!r}. Known scales: {', '.join(SCALES)}.")
     return dict(SCALES[name])
+
+
+def corpus_defaults(config: Config, chosen: Collection[str]) -> Config:
+    """`config` with what its corpus decides, for the keys that neither the ablation nor the overrides set (`chosen`).
+
+    - The corpus path is made absolute once, here: the params, the `dataset` tag, a later evaluation and a
+      resume from another folder then all name the same corpus.
+    - A real corpus gets SYNTHETIC_ONLY: its signers are what they are.
+    - The pose plan (text -> keypoints -> video) is on wherever the corpus has keypoints to learn it from:
+      without it the pixel model's videos ignore their text on every budget measured (docs/steering.md).
+      `pixel_only` is the model without it.
+    """
+    spec = parse_data_spec(config.data.name)
+    settled: dict[str, Any] = {"data.name": str(spec)}
+    if spec.kind != "synthetic":
+        settled |= {key: value for key, value in SYNTHETIC_ONLY.items() if key not in chosen}
+    if "model.pose_plan" not in chosen:
+        settled["model.pose_plan"] = corpus_has_keypoints(spec)
+    elif config.model.pose_plan and not corpus_has_keypoints(spec):
+        raise _no_keypoints(spec)
+    return apply_overrides(config, settled, source="the corpus")
+
+
+def _no_keypoints(spec: DataSpec) -> ConfigError:
+    return ConfigError(
+        f"model.pose_plan: True is not allowed; it must be false for this corpus: the pose plan learns from "
+        f"keypoints, and {spec} has none on disk. Extract them once with MediaPipe: "
+        f"python -m text2sign.data extract-keypoints {spec} (docs/keypoints.md), or train without the plan "
+        f"(-P ablation=pixel_only).")

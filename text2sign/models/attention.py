@@ -60,9 +60,8 @@ class FeedForward(nn.Module):
 class VideoTransformerBlock(nn.Module):
     """Spatial self-attention, temporal self-attention, text cross-attention, feed-forward."""
 
-    def __init__(self, dim: int, head_dim: int, context_dim: int, frame_aware_cross_attention: bool = False):
+    def __init__(self, dim: int, head_dim: int, context_dim: int):
         super().__init__()
-        self.frame_aware_cross_attention = frame_aware_cross_attention
         self.norm_spatial = nn.LayerNorm(dim)
         self.spatial_attention = Attention(dim, head_dim)
         self.norm_temporal = nn.LayerNorm(dim)
@@ -85,12 +84,7 @@ class VideoTransformerBlock(nn.Module):
         h = h + self.temporal_attention(self.norm_temporal(h) + frame_position)
 
         h = h.reshape(batch, pixels, frames, dim).transpose(1, 2).reshape(batch, frames * pixels, dim)
-        query = self.norm_cross(h)
-        if self.frame_aware_cross_attention:
-            # Signs follow one another in time: a query that knows its frame can look up the words signed
-            # then, where a frame-blind one reads the same mixture of the caption at every frame.
-            query = (query.view(batch, frames, pixels, dim) + frame_position[:, None]).view(batch, frames * pixels, dim)
-        h = h + self.cross_attention(query, context, context_mask)
+        h = h + self.cross_attention(self.norm_cross(h), context, context_mask)
         h = h + self.feed_forward(self.norm_ff(h))
         return h.reshape(batch, frames, pixels, dim)
 
@@ -98,13 +92,11 @@ class VideoTransformerBlock(nn.Module):
 class VideoTransformer(nn.Module):
     """A residual stack of VideoTransformerBlocks on a feature map, identity at initialisation."""
 
-    def __init__(self, channels: int, depth: int, head_dim: int, context_dim: int,
-                 frame_aware_cross_attention: bool = False):
+    def __init__(self, channels: int, depth: int, head_dim: int, context_dim: int):
         super().__init__()
         self.norm = nn.GroupNorm(8, channels)
         self.proj_in = nn.Linear(channels, channels)
-        self.blocks = nn.ModuleList(VideoTransformerBlock(channels, head_dim, context_dim, frame_aware_cross_attention)
-                                    for _ in range(depth))
+        self.blocks = nn.ModuleList(VideoTransformerBlock(channels, head_dim, context_dim) for _ in range(depth))
         self.proj_out = nn.Linear(channels, channels)
         # A zero output projection makes the whole stack start as the identity, so a fresh UNet is
         # a plain convolutional network and attention is blended in as it learns (LDM, Rombach et al. 2022).

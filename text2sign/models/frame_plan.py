@@ -1,14 +1,11 @@
-"""The frame plan: before the UNet draws a clip, each frame reads from the caption what is signed at its moment.
+"""The frame plan: one query per frame reads from the caption what is signed at its moment.
 
 Signing is a sequence, and sign-language production systems align words to frames explicitly
 (Progressive Transformers' counter, Saunders et al. 2020; T2S-GPT's durations, Yin et al. 2024). Here a
 small transformer decoder does it: one query per frame, carrying the frame's place in the clip, attends
-to the caption's tokens (and the frames to each other), and emits one vector per frame. The UNet adds
-that vector to the frame's timestep embedding, so the scale and shift of every residual block, at
-every resolution, say what to sign now (the adaLN route of DiT, Peebles & Xie 2023, made per frame).
-Cross-attention alone reaches only the attention levels, and a frame-blind query reads the same mixture
-of the caption at every frame: in the two-caption probe it tied a caption to a signer's looks within
-200 steps but never to a motion.
+to the caption's tokens (and the frames to each other), and emits one vector per frame. The pose plan
+(`text2sign.models.pose_plan`) is built on it: each frame's vector is that frame's pose. (Added to the UNet's
+timestep embedding instead, as `model.frame_plan`, it was tried and dropped: docs/steering.md.)
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ class FramePlanBlock(nn.Module):
 
 
 class FramePlanner(nn.Module):
-    """Caption tokens -> one conditioning vector per frame, to be added to the timestep embedding."""
+    """Caption tokens -> one vector per frame, `embedding_dim` wide."""
 
     def __init__(self, context_dim: int, width: int, embedding_dim: int, depth: int, head_dim: int):
         super().__init__()

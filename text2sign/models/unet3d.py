@@ -18,7 +18,6 @@ from torch.utils.checkpoint import checkpoint
 from text2sign.config import ModelConfig
 from text2sign.models.attention import VideoTransformer
 from text2sign.models.embeddings import sinusoidal_embedding
-from text2sign.models.frame_plan import FramePlanner
 from text2sign import skeleton
 from text2sign.models.pose_plan import PosePlanner, pose_maps
 
@@ -41,7 +40,7 @@ def zero_(module: nn.Module) -> nn.Module:
 
 
 class ResBlock(nn.Module):
-    """A residual block of a spatial conv and a (2+1)-D conv, with the conditioning applied as FiLM per frame."""
+    """A residual block of a spatial conv and a (2+1)-D conv, with the conditioning applied as FiLM."""
 
     def __init__(self, in_channels: int, out_channels: int, embedding_dim: int, dropout: float):
         super().__init__()
@@ -57,9 +56,9 @@ class ResBlock(nn.Module):
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv3d(in_channels, out_channels, 1)
 
     def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        """x [B, C_in, T, H, W], embedding [B, T or 1, E] (per frame, or one for all) -> [B, C_out, T, H, W]."""
+        """x [B, C_in, T, H, W], embedding [B, E] -> [B, C_out, T, H, W]."""
         h = self.conv1(F.silu(self.norm1(x)))
-        film = self.timestep_proj(F.silu(embedding)).transpose(1, 2)[:, :, :, None, None]  # [B, 2C, T or 1, 1, 1]
+        film = self.timestep_proj(F.silu(embedding))[:, :, None, None, None]  # [B, 2C, 1, 1, 1]
         scale, shift = film.chunk(2, dim=1)
         h = F.silu(self.norm2(h) * (1 + scale) + shift)
         h = self.conv2_temporal(self.conv2_spatial(self.dropout(h)))
@@ -74,12 +73,11 @@ class UNetBlock(nn.Module):
         super().__init__()
         self.res = ResBlock(in_channels, out_channels, embedding_dim, config.dropout)
         self.transformer = (
-            VideoTransformer(out_channels, config.transformer_depth, config.head_dim, context_dim,
-                             config.frame_aware_cross_attention) if attention else None
+            VideoTransformer(out_channels, config.transformer_depth, config.head_dim, context_dim) if attention else None
         )
 
     def forward(self, x: Tensor, embedding: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
-        """x [B, C_in, T, H, W], embedding [B, T or 1, E], context [B, L, D], context_mask [B, L] -> [B, C_out, T, H, W]."""
+        """x [B, C_in, T, H, W], embedding [B, E], context [B, L, D], context_mask [B, L] -> [B, C_out, T, H, W]."""
         h = self.res(x, embedding)
         if self.transformer is not None:
             h = self.transformer(h, context, context_mask)
@@ -136,11 +134,6 @@ class UNet3D(nn.Module):
         self.timestep_mlp = nn.Sequential(
             nn.Linear(config.channels, embedding_dim), nn.SiLU(), nn.Linear(embedding_dim, embedding_dim)
         )
-        self.pooled_text_mlp = nn.Sequential(
-            nn.Linear(context_dim, embedding_dim), nn.SiLU(), nn.Linear(embedding_dim, embedding_dim)
-        ) if config.pooled_text else None
-        self.frame_planner = FramePlanner(context_dim, embedding_dim, embedding_dim, config.frame_plan_depth,
-                                          config.head_dim) if config.frame_plan else None
         self.pose_planner = PosePlanner(context_dim, config.pose_plan_width, config.pose_plan_depth,
                                         config.head_dim) if config.pose_plan else None
         # With a pose plan the skeleton comes in beside the noisy clip: a channel per arm segment and per finger.
@@ -212,15 +205,6 @@ class UNet3D(nn.Module):
         # a row see its first token; rows with any real token are unchanged.
         context_mask = context_mask.bool().clone()
         context_mask[:, 0] |= ~context_mask.any(dim=1)
-        if self.pooled_text_mlp is not None:
-            weights = context_mask.to(context.dtype).unsqueeze(-1)
-            pooled = (context * weights).sum(dim=1) / weights.sum(dim=1)
-            embedding = embedding + self.pooled_text_mlp(pooled).to(embedding.dtype)
-        # A time axis for the conditioning: length 1 (broadcast over the frames) unless the frame plan gives
-        # each frame its own vector.
-        embedding = embedding[:, None, :]
-        if self.frame_planner is not None:
-            embedding = embedding + self.frame_planner(context, context_mask, x.shape[2]).to(embedding.dtype)
 
         h = self.conv_in(self._with_pose(x, context, context_mask, keypoints))
         skips = [h]
