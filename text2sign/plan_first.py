@@ -46,6 +46,7 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
         loss.backward()
         optimizer.step()
         losses.append(loss.detach())
+    optimizer.zero_grad(set_to_none=True)  # the video training adds its gradients to whatever .grad holds
     if ema_model is not None:
         ema_model.unet.pose_planner.load_state_dict(planner.state_dict())  # copies the tensors
     tail = losses[-max(1, len(losses) // 10):]
