@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -27,6 +28,7 @@ from evaluation.text_metrics import bleu4, word_error_rate
 from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data import build_dataset, collate
+from text2sign.optimization import step_optimizer, warmup_cosine_schedule
 from text2sign.scales import SCALES
 
 LogFunction = Callable[[dict[str, float], int], None]
@@ -189,6 +191,30 @@ def untrained_judge(train_set: Dataset, data: DataConfig, width: int) -> SignRec
     return SignRecognizer(vocabulary, data.image_size, data.num_frames, num_keypoints, width=width)
 
 
+@dataclass
+class JudgeTraining:
+    """What the phases of `train_recognizer` share: the judge, its data and its optimization."""
+
+    model: SignRecognizer
+    loader: DataLoader
+    val_set: Dataset
+    test_set: Dataset
+    generator: torch.Generator  # the loader's shuffling and the shift augmentation: one stream, in that order
+    optimizer: torch.optim.Optimizer
+    schedule: LambdaLR
+    total_steps: int
+    max_shift: int
+    keypoint_weight: float
+    grad_clip: float
+    device: str
+    step: int = 0
+
+    @property
+    def val_score(self) -> str:
+        """What the bar shows and each epoch logs: the WER, or for a pose-only judge its keypoint error."""
+        return "val_wer" if self.model.vocabulary else "val_keypoint_mje"
+
+
 def train_recognizer(
     data: DataConfig,
     *,
@@ -220,63 +246,78 @@ def train_recognizer(
     that the keypoint head keeps shaping the shared features once the CTC loss has fallen.
     """
     log = log or (lambda metrics, step: None)
+    training = set_up_judge(data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, width=width,
+                            keypoint_weight=keypoint_weight, weight_decay=weight_decay, grad_clip=grad_clip, device=device)
+    val_metrics: dict[str, float] = {}
+    bar = tqdm(total=training.total_steps, disable=not progress, desc="recognizer", unit="step", dynamic_ncols=True)
+    training.model.train()
+    for _ in range(epochs):
+        train_judge_epoch(training, log, log_every, bar, val_metrics.get(f"recognizer/{training.val_score}", math.nan))
+        val_metrics = validate_judge(training, batch_size, log) or val_metrics
+    bar.close()
+    training.model.eval()
+    return training.model, {**val_metrics, **judge_test_scores(training, batch_size)}
+
+
+def set_up_judge(data: DataConfig, *, epochs: int, batch_size: int, lr: float, seed: int, width: int,
+                 keypoint_weight: float, weight_decay: float, grad_clip: float, device: str) -> JudgeTraining:
+    """The splits, the untrained judge, the shuffled loader and the optimizer with its LR schedule."""
     torch.manual_seed(seed)  # initialization
     train_set, val_set, test_set = (build_dataset(data, split) for split in ("train", "val", "test"))
     if len(train_set) < batch_size:
         raise ValueError(f"batch_size={batch_size} is larger than the {len(train_set)} training clips; lower it")
     model = untrained_judge(train_set, data, width).to(device)
-    reads_glosses = bool(model.vocabulary)
-
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
         train_set, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate, generator=generator,
         num_workers=data.num_workers,
     )
     total_steps = epochs * len(loader)
-    warmup_steps = max(1, total_steps // 20)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    # Linear warm-up over the first 5% of steps (CTC is unstable at full LR from random weights), then cosine to 0.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup_steps, 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / total_steps)))),
-    )
-    max_shift = max(1, data.image_size // 16)
+    # Linear warm-up over the first 5% of steps (CTC is unstable at full LR from random weights), under a cosine
+    # to 0 that starts at the first step.
+    schedule = warmup_cosine_schedule(optimizer, warmup=max(1, total_steps // 20) - 1, total=total_steps, decay_from=0)
+    return JudgeTraining(model, loader, val_set, test_set, generator, optimizer, schedule, total_steps,
+                         max_shift=max(1, data.image_size // 16), keypoint_weight=keypoint_weight, grad_clip=grad_clip,
+                         device=device)
 
-    # What the bar shows and each epoch logs: the WER, or for a pose-only judge its keypoint error.
-    val_key, val_score = ("wer", "val_wer") if reads_glosses else ("keypoint_mje", "val_keypoint_mje")
-    step, val, val_metrics = 0, math.nan, {}
-    bar = tqdm(total=total_steps, disable=not progress, desc="recognizer", unit="step", dynamic_ncols=True)
-    model.train()
-    for _ in range(epochs):
-        for batch in loader:
-            video, keypoints = shift_augment(batch["video"], batch.get("keypoints"), max_shift, generator)
-            ctc, keypoint = recognizer_losses(
-                model, video.to(device), None if keypoints is None else keypoints.to(device), batch["glosses"])
-            loss = keypoint if ctc is None else ctc if keypoint is None else ctc + keypoint_weight * keypoint
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            bar.update(1)
-            if step % log_every == 0 or step == total_steps:
-                losses = {"loss": loss, "ctc_loss": ctc, "keypoint_loss": keypoint}
-                log({f"recognizer/{name}": value.item() for name, value in losses.items() if value is not None},
-                    step)
-                bar.set_postfix({"loss": f"{loss.item():.3f}", val_score: f"{val:.3f}"})
-        scores = score_on_videos(model, val_set, batch_size)
-        if val_key in scores:
-            val = scores[val_key]
-            val_metrics = {f"recognizer/{val_score}": val}
-            log(val_metrics, step)
-    bar.close()
 
-    model.eval()
-    test = score_on_videos(model, test_set, batch_size)
-    metrics = {
-        **val_metrics,
-        **({"recognizer/test_wer": test["wer"], "recognizer/test_bleu4": test["bleu4"]} if reads_glosses else {}),
+def train_judge_epoch(training: JudgeTraining, log: LogFunction, log_every: int, bar: tqdm, val: float) -> None:
+    """One pass over the shuffled train split, an optimizer step per batch; `val` is the last validation's
+    figure, for the bar."""
+    model = training.model
+    for batch in training.loader:
+        video, keypoints = shift_augment(batch["video"], batch.get("keypoints"), training.max_shift, training.generator)
+        ctc, keypoint = recognizer_losses(
+            model, video.to(training.device), None if keypoints is None else keypoints.to(training.device),
+            batch["glosses"])
+        loss = keypoint if ctc is None else ctc if keypoint is None else ctc + training.keypoint_weight * keypoint
+        loss.backward()
+        step_optimizer(training.optimizer, training.schedule, model.parameters(), training.grad_clip)
+        training.step += 1
+        bar.update(1)
+        if training.step % log_every == 0 or training.step == training.total_steps:
+            losses = {"loss": loss, "ctc_loss": ctc, "keypoint_loss": keypoint}
+            log({f"recognizer/{name}": value.item() for name, value in losses.items() if value is not None},
+                training.step)
+            bar.set_postfix({"loss": f"{loss.item():.3f}", training.val_score: f"{val:.3f}"})
+
+
+def validate_judge(training: JudgeTraining, batch_size: int, log: LogFunction) -> dict[str, float]:
+    """The judge's figure on the val split, logged; empty when it has none (a pose-only judge, no point seen)."""
+    scores = score_on_videos(training.model, training.val_set, batch_size)
+    key = training.val_score.removeprefix("val_")
+    if key not in scores:
+        return {}
+    metrics = {f"recognizer/{training.val_score}": scores[key]}
+    log(metrics, training.step)
+    return metrics
+
+
+def judge_test_scores(training: JudgeTraining, batch_size: int) -> dict[str, float]:
+    """The judge's scores on the test split: WER and BLEU-4 if it reads glosses, its keypoint error if it has one."""
+    test = score_on_videos(training.model, training.test_set, batch_size)
+    return {
+        **({"recognizer/test_wer": test["wer"], "recognizer/test_bleu4": test["bleu4"]} if training.model.vocabulary else {}),
         **({"recognizer/test_keypoint_mje": test["keypoint_mje"]} if "keypoint_mje" in test else {}),
     }
-    return model, metrics

@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
-from text2sign.config import Config, ConfigError, flatten, validate
+from text2sign.config import Config, ConfigError, DataConfig, flatten, validate
 from text2sign.data import DataError, check_corpus, has_glosses
 from text2sign.data.real import corpus_has_keypoints
 from text2sign.data.spec import parse_data_spec
@@ -25,11 +26,24 @@ from text2sign.data.spec import parse_data_spec
 from mlproject.access import reports_access_errors
 from mlproject.cli import non_negative_int
 
+if TYPE_CHECKING:  # for the annotations: evaluation's modules are imported once the arguments are parsed
+    from evaluation.train_recognizer import RecognizerSettings
+
 EXPERIMENT = "text2sign-recognizers"
 
 
 @reports_access_errors
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        seed, settings, data, reads = checked_inputs(args)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return train_and_register(args, seed, settings, data, reads)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mlproject.train_recognizer", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="synthetic",
                         help="synthetic (default), phoenix2014t:PATH, how2sign:PATH (keypoints only: a pose-only "
@@ -40,36 +54,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--experiment", default="",
                         help=f"default: $MLFLOW_EXPERIMENT_NAME, else {EXPERIMENT}; under `mlflow run`, MLflow's")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def checked_inputs(args: argparse.Namespace) -> tuple[int, RecognizerSettings, DataConfig, str]:
+    """The seed, the scale's settings, the judge's corpus and what the judge will read (`judge_reads`), before
+    anything is tracked; ConfigError or DataError with what to change."""
     from evaluation.recognizer import judge_reads
-    from evaluation.train_recognizer import RECOGNIZER_SCALES, recognizer_data_config, settings_as_params
+    from evaluation.train_recognizer import RECOGNIZER_SCALES, recognizer_data_config
 
-    try:
-        if args.scale not in RECOGNIZER_SCALES:
-            raise ConfigError(f"scale: unknown scale {args.scale!r}. Known scales: {', '.join(RECOGNIZER_SCALES)}.")
-        seed = non_negative_int("seed", args.seed)
-        settings = RECOGNIZER_SCALES[args.scale]
-        if args.epochs:
-            settings = dataclasses.replace(settings, epochs=max(1, non_negative_int("epochs", args.epochs)))
-        data = dataclasses.replace(recognizer_data_config(args.scale), name=str(parse_data_spec(args.data, key="data")))
-        validate(Config(data=data))
-        reads = judge_reads(has_glosses(data), corpus_has_keypoints(parse_data_spec(data.name)))
-        if not reads:
-            raise ConfigError(
-                f"data: {data.name} has no glosses and no keypoints (How2Sign publishes no glosses; a folder corpus "
-                "has them only with a glosses column in texts.csv), and the recognizer learns to read one or both, so "
-                "it cannot be trained on this corpus. Extract keypoints once with MediaPipe for a pose-only judge: "
-                f"python -m text2sign.data extract-keypoints {data.name}. Until then runs on it "
-                "are evaluated without back-translation, FSD and pose (tag eval/backtranslation_status says so).")
-        check_corpus(data)
-    except (ConfigError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.scale not in RECOGNIZER_SCALES:
+        raise ConfigError(f"scale: unknown scale {args.scale!r}. Known scales: {', '.join(RECOGNIZER_SCALES)}.")
+    seed = non_negative_int("seed", args.seed)
+    settings = RECOGNIZER_SCALES[args.scale]
+    if args.epochs:
+        settings = dataclasses.replace(settings, epochs=max(1, non_negative_int("epochs", args.epochs)))
+    data = dataclasses.replace(recognizer_data_config(args.scale), name=str(parse_data_spec(args.data, key="data")))
+    validate(Config(data=data))
+    reads = judge_reads(has_glosses(data), corpus_has_keypoints(parse_data_spec(data.name)))
+    if not reads:
+        raise ConfigError(
+            f"data: {data.name} has no glosses and no keypoints (How2Sign publishes no glosses; a folder corpus "
+            "has them only with a glosses column in texts.csv), and the recognizer learns to read one or both, so "
+            "it cannot be trained on this corpus. Extract keypoints once with MediaPipe for a pose-only judge: "
+            f"python -m text2sign.data extract-keypoints {data.name}. Until then runs on it "
+            "are evaluated without back-translation, FSD and pose (tag eval/backtranslation_status says so).")
+    check_corpus(data)
+    return seed, settings, data, reads
 
+
+def train_and_register(args: argparse.Namespace, seed: int, settings: RecognizerSettings, data: DataConfig,
+                       reads: str) -> int:
+    """Train the judge in an MLflow run that logs its settings and scores, and register it."""
     import mlflow
 
-    from evaluation.train_recognizer import train_recognizer
+    from evaluation.train_recognizer import settings_as_params, train_recognizer
     from mlproject.experiment import start_run
     from mlproject.recognizer_registry import recognizer_model_name, register_recognizer
     from mlproject.tracker import MLflowTracker
@@ -83,10 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                           "scale": args.scale, "seed": str(seed), "role": "recognizer", "judge_reads": reads})
         tracker.log_params({**settings_as_params(settings), **{k: v for k, v in flatten(Config(data=data)).items()
                                                                 if k.startswith("data.")}, "recognizer.seed": seed})
-        device = pick_device(args.device)
         recognizer, metrics = train_recognizer(
             data, epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, seed=seed,
-            device=str(device), log=tracker.log_metrics,
+            device=str(pick_device(args.device)), log=tracker.log_metrics,
         )
         tracker.log_metrics(metrics, step=0)
         version = register_recognizer(recognizer.cpu(), data, metrics)

@@ -29,6 +29,29 @@ def test_diffusers_unet_is_built_to_our_parameter_count_within_ten_percent(scale
     assert theirs.config.cross_attention_dim == 384 and theirs.config.in_channels == 3
 
 
+def test_the_benchmark_trains_by_the_trainers_step_with_caption_dropout_and_the_lr_schedule():
+    from text2sign.benchmark import SpanClock, TextTable, _loader, bench_training, train_steps
+    from text2sign.data import build_dataset
+    from text2sign.optimization import warmup_cosine
+
+    class RecordingTable(TextTable):
+        def __call__(self, texts):
+            self.asked += texts
+            return super().__call__(texts)
+
+    config = resolve_config("baseline", "tiny", overrides="diffusion.text_dropout=0.5 train.warmup_steps=4")
+    device = torch.device("cpu")
+    dataset = build_dataset(config.data, "train")
+    text = RecordingTable(config, dataset.texts, "random", device, seed=0)
+    text.asked = []
+    training = bench_training(UNet3D(config.model, context_dim=text.dim), config, text, device, len(dataset))
+    train_steps(training, _loader(dataset, config, device)(), 2, SpanClock(device))
+
+    assert "" in text.asked and set(text.asked) - {""}, text.asked  # some captions dropped, not all
+    assert training.optimizer.param_groups[0]["lr"] == pytest.approx(config.train.lr * warmup_cosine(2, 4, training.num_steps))
+    assert training.position.step == 2
+
+
 def test_mfu_has_no_peak_off_cuda():
     assert peak_flops(torch.device("cpu")) is None
 

@@ -235,6 +235,19 @@ def test_a_pose_plan_run_logs_the_plan_s_loss_and_errors(tmp_path):
         assert [step for step, _ in tracker.history(key)] == [step for step, _ in tracker.history("val/loss")], key
 
 
+def test_plan_first_leaves_no_gradient_for_the_first_video_step_to_add_to():
+    # The video training accumulates into .grad: a planner gradient left from the last planner-only step was
+    # once added to the first video step's own (and counted in its clipped norm).
+    from text2sign.data import build_dataset
+    from text2sign.plan_first import plan_poses_first
+    from text2sign.training_state import build_models
+
+    config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true model.pose_plan_steps=2 model.pose_plan_batch=2")
+    model, ema_model = build_models(config, torch.device("cpu"))
+    plan_poses_first(config, model, ema_model, build_dataset(config.data, "train"))
+    assert all(parameter.grad is None for parameter in model.parameters())
+
+
 def test_plan_first_teaches_the_planner_alone_and_starts_the_ema_from_it():
     from text2sign.data import build_dataset
     from text2sign.plan_first import plan_poses_first

@@ -8,7 +8,8 @@ import torch
 from mlproject.resolve import resolve_config
 from text2sign.checkpoint import latest_checkpoint, load_checkpoint
 from text2sign.tracking import MemoryTracker
-from text2sign.trainer import drop_captions, steps_per_epoch, total_steps, train, warmup_cosine
+from text2sign.optimization import warmup_cosine
+from text2sign.trainer import drop_captions, steps_per_epoch, total_steps, train
 
 
 @pytest.fixture(scope="module")

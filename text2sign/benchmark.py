@@ -1,10 +1,12 @@
 """Training and sampling speed of our UNet against diffusers' UNet3DConditionModel at the same size.
 
-Both networks are trained by the same step as `text2sign.trainer` (the diffusion loss, AdamW, gradient
-clipping, bf16 autocast on CUDA, the EMA every `ema.update_every` steps) on the same batches of the
-configured corpus and the same text embeddings, in one process, one after the other. diffusers' model
-is given the block layout of ours (levels, blocks per level, cross-attention at the same levels) and
-the base width that brings its parameter count closest to ours.
+Both networks are trained by the trainer's own optimizer step (`trainer.optimizer_step`: caption dropout,
+the diffusion loss and, for ours with a pose plan, the plan's loss, bf16 autocast on CUDA, gradient
+clipping, AdamW at the warm-up + cosine LR schedule of the configured run), then the trainer's EMA every
+`ema.update_every` steps, on the same batches of the configured corpus and the same text embeddings, in
+one process, one after the other. diffusers' model is given the block layout of ours (levels, blocks per
+level, cross-attention at the same levels) and the base width that brings its parameter count closest to
+ours.
 
 What is measured for each, warm-up excluded, CUDA synchronized at the ends of every timed span:
 
@@ -24,10 +26,13 @@ fixed random table of the same shape where the packaged model is not installed (
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -38,8 +43,14 @@ from text2sign import hardware
 from text2sign.config import Config
 from text2sign.data import build_dataset, collate
 from text2sign.diffusion import GaussianDiffusion
-from text2sign.ema import update_ema
+from text2sign.distributed import SINGLE
 from text2sign.models import UNet3D
+from text2sign.optimization import warmup_cosine_schedule
+from text2sign.pipeline import TextToSign
+from text2sign.tracking import NullTracker
+from text2sign.trainer import draw_step, micro_batch_objective, optimizer_step, update_ema_if_due
+from text2sign.training_state import (LogWindow, Position, Training, build_optimizer, memory_format_of, steps_per_epoch,
+                                      total_steps)
 
 # Dense bf16 tensor-core peak (FLOP/s, no sparsity) by device-name fragment, from the vendors' data sheets.
 DENSE_BF16_PEAK_FLOPS: dict[str, float] = {
@@ -104,11 +115,14 @@ class DiffusersDenoiser(nn.Module):
     padded embeddings are the encoder's real output for [PAD], the same input in both models.
     """
 
+    pose_planner = None  # no pose plan: the trainer's step trains it on the diffusion loss alone
+
     def __init__(self, unet: nn.Module):
         super().__init__()
         self.unet = unet
 
-    def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor,
+                keypoints: Tensor | None = None) -> Tensor:
         return self.unet(x, timesteps, encoder_hidden_states=context).sample
 
 
@@ -212,56 +226,70 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-class TrainingStep:
-    """One optimizer step of `text2sign.trainer`, for any denoiser: grad_accum micro-batches, clip, AdamW, EMA."""
+class BenchModel(TextToSign):
+    """TextToSign with the benchmark's parts: any denoiser as its UNet, the text table as its encoder, so that
+    the trainer's step trains it as it trains ours."""
 
-    def __init__(self, denoiser: nn.Module, config: Config, text: TextTable, device: torch.device):
-        self.denoiser, self.config, self.text, self.device = denoiser, config, text, device
-        self.memory_format = torch.channels_last_3d if config.train.channels_last else torch.contiguous_format
-        denoiser.to(memory_format=self.memory_format)
-        self.diffusion = GaussianDiffusion(config.diffusion)
-        self.parameters = [p for p in denoiser.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=config.train.lr, weight_decay=config.train.weight_decay,
-                                           fused=device.type == "cuda")
-        self.ema = None
-        if config.ema.enabled:
-            import copy
+    def __init__(self, config: Config, unet: nn.Module, text: TextTable):
+        nn.Module.__init__(self)  # not TextToSign's, which would load the text encoder and build our UNet
+        self.config, self.unet, self.text_encoder = config, unet, text
 
-            self.ema = copy.deepcopy(denoiser).requires_grad_(False).eval()
-        self.autocast = hardware.autocast_dtype(config.train, device) is not None
-        self.generator = torch.Generator().manual_seed(config.train.seed)
-        self.count = 0
-        self.ema_seconds = 0.0
-        self.forward = torch.compile(denoiser) if config.train.compile else denoiser
 
-    def loss(self, batch: dict, compiled: bool = True) -> Tensor:
-        video = batch["video"].to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-        context, mask = self.text(batch["texts"])
-        forward = self.forward if compiled else self.denoiser
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            return self.diffusion.training_loss(forward, video, context, mask, self.generator)
+def bench_training(denoiser: nn.Module, config: Config, text: TextTable, device: torch.device,
+                   train_samples: int) -> Training:
+    """The trainer's `Training` around `denoiser`, holding what its optimizer step reads: the model and its EMA,
+    AdamW with the LR schedule of a run over `train_samples` clips, the random stream. A run's other parts
+    (data splits, run folder, tracker) the step never reads, and they are left empty."""
+    config = dataclasses.replace(config, text=dataclasses.replace(config.text, freeze=True))  # the table is fixed
+    denoiser.to(device, memory_format=memory_format_of(config)).train()
+    model = BenchModel(config, denoiser, text)
+    ema_model = None
+    if config.ema.enabled:
+        ema_model = BenchModel(config, copy.deepcopy(denoiser).requires_grad_(False).eval(), text)
+    optimizer, trainable = build_optimizer(config, model, device)
+    num_steps = total_steps(config, train_samples)
+    return Training(
+        config=config, world=SINGLE, device=device, run_dir=None, tracker=NullTracker(), splits=None, model=model,
+        ema_model=ema_model, ddp=None, forward=torch.compile(model) if config.train.compile else model,
+        diffusion=GaussianDiffusion(config.diffusion), optimizer=optimizer,
+        scheduler=warmup_cosine_schedule(optimizer, config.train.warmup_steps, num_steps),
+        generator=torch.Generator().manual_seed(config.train.seed), trainable=trainable, num_steps=num_steps,
+        per_epoch=steps_per_epoch(config, train_samples), local_accum=config.train.grad_accum, resume_from=None,
+        position=Position(), window=LogWindow(started=time.perf_counter()), started=time.perf_counter(),
+    )
 
-    def __call__(self, micro_batches: Iterator[dict]) -> None:
-        for _ in range(self.config.train.grad_accum):
-            (self.loss(next(micro_batches)) / self.config.train.grad_accum).backward()
-        torch.nn.utils.clip_grad_norm_(self.parameters, self.config.train.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.count += 1
-        if self.ema is not None and self.count % self.config.ema.update_every == 0:
-            self.ema_seconds += self._timed_ema()
 
-    def _timed_ema(self) -> float:
+class SpanClock:
+    """Seconds spent inside its spans, on the device's clock. CUDA events are recorded without waiting and
+    read by `seconds()` once the caller has synchronized, so timing a span adds no wait to the step."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.events, self.cpu_seconds = device, [], 0.0
+
+    @contextmanager
+    def span(self) -> Iterator[None]:
         if self.device.type == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            update_ema(self.ema, self.denoiser, self.config.ema.decay)
+            yield
             end.record()
-            end.synchronize()  # only the EMA's own kernels lie between the two events
-            return start.elapsed_time(end) / 1000.0
-        began = time.perf_counter()
-        update_ema(self.ema, self.denoiser, self.config.ema.decay)
-        return time.perf_counter() - began
+            self.events.append((start, end))
+        else:
+            began = time.perf_counter()
+            yield
+            self.cpu_seconds += time.perf_counter() - began
+
+    def seconds(self) -> float:
+        return self.cpu_seconds + sum(start.elapsed_time(end) for start, end in self.events) / 1000.0
+
+
+def train_steps(training: Training, micro_batches: Iterator[dict], count: int, ema_clock: SpanClock) -> None:
+    """`count` optimizer steps of the trainer, each on the next grad_accum micro-batches, and its EMA updates,
+    timed by `ema_clock`."""
+    for _ in range(count):
+        optimizer_step(training, list(itertools.islice(micro_batches, training.local_accum)))
+        with ema_clock.span():
+            update_ema_if_due(training)
 
 
 def _loader(dataset, config: Config, device: torch.device) -> Callable[[], Iterator[dict]]:
@@ -274,34 +302,32 @@ def _loader(dataset, config: Config, device: torch.device) -> Callable[[], Itera
 
 
 def measure_model(name: str, denoiser: nn.Module, config: Config, text: TextTable, settings: BenchSettings,
-                  device: torch.device, batches: Callable[[], Iterator[dict]], sampling: bool = True) -> ModelFigures:
-    denoiser.to(device).train()
-    step = TrainingStep(denoiser, config, text, device)
-    timer = Timer(device)
-    fed = batches()
-    for _ in range(settings.warmup_steps):
-        step(fed)
+                  device: torch.device, batches: Callable[[], Iterator[dict]], train_samples: int,
+                  sampling: bool = True) -> ModelFigures:
+    """`denoiser`'s figures under the trainer's step, with the LR schedule of a run over `train_samples` clips."""
+    training = bench_training(denoiser, config, text, device, train_samples)
+    timer, fed = Timer(device), batches()
+    train_steps(training, fed, settings.warmup_steps, SpanClock(device))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    step.ema_seconds, step.count = 0.0, 0
+    ema_clock = SpanClock(device)
     with timer:
-        for _ in range(settings.steps):
-            step(fed)
-    loader_seconds, ema_seconds = timer.seconds, step.ema_seconds
+        train_steps(training, fed, settings.steps, ema_clock)
+    loader_seconds, ema_seconds = timer.seconds, ema_clock.seconds()
 
     # The same steps from batches already on the device: what the step costs when data is free.
     resident = [{**b, "video": b["video"].to(device)} for b in itertools.islice(fed, config.train.grad_accum * 2)]
     with timer:
-        for _ in range(settings.steps):
-            step(itertools.cycle(resident))
+        train_steps(training, itertools.cycle(resident), settings.steps, SpanClock(device))
     resident_seconds = timer.seconds
     peak = torch.cuda.max_memory_allocated(device) / hardware.GIB if device.type == "cuda" else None
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:  # eager: the counter sees aten ops, not a compiled graph
-        step.loss(resident[0], compiled=False).backward()
-    step.optimizer.zero_grad(set_to_none=True)
+    eager = dataclasses.replace(training, forward=training.model)  # the counter sees aten ops, not a compiled graph
+    with FlopCounterMode(display=False) as counter:
+        micro_batch_objective(eager, resident[0], draw_step(training)[0])[0].backward()
+    training.optimizer.zero_grad(set_to_none=True)
     flops = counter.get_total_flops() * config.train.grad_accum
     seconds_per_step = loader_seconds / settings.steps
     peak_device = peak_flops(device)
@@ -365,14 +391,14 @@ def run_benchmark(config: Config, settings: BenchSettings, device: torch.device,
     ours = UNet3D(config.model, context_dim=text.dim)
     target = sum(p.numel() for p in ours.parameters())
     progress(f"ours: {target:,} parameters")
-    figures = [measure_model("ours", ours, config, text, settings, device, batches)]
+    figures = [measure_model("ours", ours, config, text, settings, device, batches, len(dataset))]
     del ours
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
     theirs = DiffusersDenoiser(diffusers_unet_like(config, text.dim, target))
     progress(f"diffusers UNet3DConditionModel: {sum(p.numel() for p in theirs.parameters()):,} parameters")
-    figures.append(measure_model("diffusers", theirs, config, text, settings, device, batches))
+    figures.append(measure_model("diffusers", theirs, config, text, settings, device, batches, len(dataset)))
 
     info = hardware.describe(device)
     return BenchResult(
@@ -439,9 +465,9 @@ def ablate_switches(config: Config, settings: BenchSettings, device: torch.devic
         key = to_json(variant)
         if key not in measured:
             torch.manual_seed(settings.seed)
-            batches = _loader(build_dataset(variant.data, "train"), variant, device)
+            variant_set = build_dataset(variant.data, "train")
             measured[key] = measure_model("ours", UNet3D(variant.model, context_dim=text.dim), variant, text, settings,
-                                          device, batches, sampling=False)
+                                          device, _loader(variant_set, variant, device), len(variant_set), sampling=False)
         return measured[key]
 
     rows = []

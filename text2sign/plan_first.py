@@ -11,13 +11,13 @@ learning during the video training, from every batch.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 from torch.utils.data import Dataset
 
 from text2sign.config import Config
+from text2sign.optimization import step_optimizer, warmup_cosine_schedule
 from text2sign.pipeline import TextToSign
 
 PLAN_FIRST_SEED = 4321  # offset from train.seed: its own stream, leaving the video training's draws as they were
@@ -32,19 +32,17 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
     device = next(planner.parameters()).device
     keypoints = keypoints.to(device)
     optimizer = torch.optim.AdamW(planner.parameters(), lr=mc.pose_plan_lr, weight_decay=config.train.weight_decay)
+    # Cosine decay to 0 from the first step: the last steps settle rather than bounce at the full learning rate.
+    schedule = warmup_cosine_schedule(optimizer, warmup=0, total=mc.pose_plan_steps)
     generator = torch.Generator().manual_seed(config.train.seed + PLAN_FIRST_SEED)
     losses = []
-    for step in range(mc.pose_plan_steps):
+    for _ in range(mc.pose_plan_steps):
         rows = torch.randint(0, len(texts), (mc.pose_plan_batch,), generator=generator)
         with torch.no_grad():  # the text encoder, frozen or not, trains with the video model only
             context, mask = model.encode([texts[i] for i in rows.tolist()])
-        # Cosine decay to 0: the last steps settle rather than bounce at the full learning rate.
-        for group in optimizer.param_groups:
-            group["lr"] = mc.pose_plan_lr * 0.5 * (1 + math.cos(math.pi * step / mc.pose_plan_steps))
         loss, _ = planner.loss(context, mask, keypoints[rows.to(device)])
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        step_optimizer(optimizer, schedule, planner.parameters(), grad_clip=None)
         losses.append(loss.detach())
     if ema_model is not None:
         ema_model.unet.pose_planner.load_state_dict(planner.state_dict())  # copies the tensors

@@ -34,11 +34,12 @@ from text2sign.diffusion import NoiseDraw
 from text2sign.distributed import SINGLE, World, is_lost_process_error, rank_order
 from text2sign.ema import ema_decay, update_ema
 from text2sign.failures import ProcessLost, TrainingDiverged, TrainingOutOfMemory
+from text2sign.optimization import step_optimizer
 from text2sign.tracking import NullTracker, Tracker
-from text2sign.training_state import Training, save, set_up, steps_per_epoch, total_steps, warmup_cosine
+from text2sign.training_state import Training, save, set_up, steps_per_epoch, total_steps
 from text2sign.validation import leave_stop_signals_to_the_main_process, validation_losses, write_samples
 
-__all__ = ["TrainResult", "train", "steps_per_epoch", "total_steps", "warmup_cosine", "epoch_order", "drop_captions"]
+__all__ = ["TrainResult", "train", "steps_per_epoch", "total_steps", "epoch_order", "drop_captions"]
 
 
 @dataclass
@@ -135,6 +136,7 @@ def train_epoch(training: Training, should_stop: Callable[[int], bool] | None, b
     p, tc = training.position, training.config.train
     for micro_batches in steps_of_epoch(training):
         optimizer_step(training, micro_batches)
+        update_ema_if_due(training)
         bar.update(1)
         if p.step % tc.log_every == 0 or p.step == training.num_steps:
             log_window(training)
@@ -192,31 +194,34 @@ def drop_captions_where(texts: list[str], rate: float, uniforms: Tensor) -> list
 
 
 def optimizer_step(training: Training, micro_batches: list[dict]) -> None:
-    """Accumulate the gradients of this rank's micro-batches (DDP averages them over ranks on the last),
-    clip, step, and update the EMA."""
-    model, window, accum = training.model, training.window, training.local_accum
-    step_loss, step_pose_loss = torch.zeros((), device=training.device), torch.zeros((), device=training.device)
+    """Accumulate the gradients of this rank's micro-batches (DDP averages them over ranks on the last), then
+    clip, step and advance the LR schedule (`text2sign.optimization`)."""
+    window, accum, device = training.window, training.local_accum, training.device
+    step_loss, step_pose_loss = torch.zeros((), device=device), torch.zeros((), device=device)
     for index, (batch, draw) in enumerate(zip(micro_batches, draw_step(training))):
         with training.no_sync(sync=index == accum - 1):
-            video = batch["video"].to(training.device, non_blocking=True).contiguous(memory_format=training.memory_format)
-            rate = training.config.diffusion.text_dropout
-            context, mask = model.encode(drop_captions_where(list(batch["texts"]), rate, draw.caption_uniforms))
-            with training.autocast():
-                denoiser, pose_loss = pose_plan_training(training, batch, context, mask, draw.caption_uniforms < rate)
-                loss = training.diffusion.training_loss(denoiser, video, context, mask, draw=draw.noise)
-            objective = loss if pose_loss is None else loss + training.config.model.pose_plan_weight * pose_loss
+            objective, loss, pose_loss = micro_batch_objective(training, batch, draw)
             (objective / accum).backward()
         step_loss += loss.detach()
         if pose_loss is not None:
             step_pose_loss += pose_loss.detach()
-        window.videos += len(video) * training.world.size
-    grad_norm = torch.nn.utils.clip_grad_norm_(training.trainable, training.config.train.grad_clip)
-    training.optimizer.step()
-    training.scheduler.step()
-    training.optimizer.zero_grad(set_to_none=True)
+        window.videos += len(batch["video"]) * training.world.size
+    grad_norm = step_optimizer(training.optimizer, training.scheduler, training.trainable, training.config.train.grad_clip)
     window.unread.append(torch.stack([step_loss / accum, grad_norm.detach().float(), step_pose_loss / accum]))
     training.position.step += 1
-    update_ema_if_due(training)
+
+
+def micro_batch_objective(training: Training, batch: dict, draw: MicroBatchDraw) -> tuple[Tensor, Tensor, Tensor | None]:
+    """What one micro-batch adds to its step's gradients: (objective, diffusion loss, pose-plan loss or None
+    without a pose plan). Its captions are dropped where `draw` says so: classifier-free guidance training."""
+    video = batch["video"].to(training.device, non_blocking=True).contiguous(memory_format=training.memory_format)
+    rate = training.config.diffusion.text_dropout
+    context, mask = training.model.encode(drop_captions_where(list(batch["texts"]), rate, draw.caption_uniforms))
+    with training.autocast():
+        denoiser, pose_loss = pose_plan_training(training, batch, context, mask, draw.caption_uniforms < rate)
+        loss = training.diffusion.training_loss(denoiser, video, context, mask, draw=draw.noise)
+    objective = loss if pose_loss is None else loss + training.config.model.pose_plan_weight * pose_loss
+    return objective, loss, pose_loss
 
 
 def pose_plan_training(training: Training, batch: dict, context: Tensor, mask: Tensor,

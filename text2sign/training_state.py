@@ -23,6 +23,7 @@ from text2sign.config import Config, to_json
 from text2sign.data import DataError, build_dataset
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.distributed import World
+from text2sign.optimization import warmup_cosine_schedule
 from text2sign.plan_first import plan_poses_first
 from text2sign.pipeline import TextToSign
 from text2sign.tracking import Tracker
@@ -147,14 +148,6 @@ def total_steps(config: Config, train_samples: int) -> int:
     return min(full, config.train.max_steps) if config.train.max_steps else full
 
 
-def warmup_cosine(step: int, warmup: int, total: int) -> float:
-    """LR multiplier: linear warm-up to 1, then cosine decay to 0 at `total`."""
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 def set_up(config: Config, run_dir: Path, tracker: Tracker, resume_from: Path | None, world: World) -> Training:
     """Device, data, model, EMA, optimizer, and the position of a resumed run."""
     tc = config.train
@@ -182,7 +175,7 @@ def set_up(config: Config, run_dir: Path, tracker: Tracker, resume_from: Path | 
     forward = ddp or model
     optimizer, trainable = build_optimizer(config, model, device)
     num_steps = total_steps(config, len(splits.train))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, tc.warmup_steps, num_steps))
+    scheduler = warmup_cosine_schedule(optimizer, tc.warmup_steps, num_steps)
     training = Training(
         config=config, world=world, device=device, run_dir=run_dir, tracker=tracker, splits=splits,
         model=model, ema_model=ema_model, ddp=ddp, forward=torch.compile(forward) if tc.compile else forward,
