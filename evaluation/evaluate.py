@@ -26,6 +26,7 @@ only once extracted (`python -m text2sign.data extract-keypoints`).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from evaluation.frechet import frechet_distance_features
@@ -166,13 +168,7 @@ def evaluate_model(
     device: torch.device, progress: bool = True,
 ) -> EvalResult:
     """Generate for the test split's texts and compute every available metric on that one set."""
-    # Asking for more videos than the run's test split asks the corpus for more of its test split: the
-    # synthetic corpus draws them (its first test_size sentences unchanged), a real one gives what it holds.
-    test = build_dataset(replace(config.data, test_size=max(config.data.test_size, settings.num_videos)), "test")
-    n = min(settings.num_videos, len(test))
-    if n < 2:
-        raise ValueError(f"evaluation needs at least 2 test videos; num_videos={settings.num_videos}, test split has {len(test)}")
-    samples = [test[i] for i in range(n)]
+    test, samples = _test_samples(config, settings)
     texts = [s["text"] for s in samples]
     glosses = [tuple(s["glosses"]) for s in samples]
     real = torch.stack([s["video"] for s in samples])
@@ -182,12 +178,7 @@ def evaluate_model(
     tags: dict[str, str] = {"eval/batch_size": str(settings.batch_size)}
     sweep: list[dict[str, float]] = []
     rows: list[dict[str, object]] = [{"text": t, "glosses": " ".join(g)} for t, g in zip(texts, glosses)]
-
-    tc_generated, tc_real = temporal_consistency(generated), temporal_consistency(real)
-    metrics["eval/temporal_consistency"] = float(tc_generated.mean())
-    metrics["eval/temporal_consistency_real"] = float(tc_real.mean())
-    for row, value in zip(rows, tc_generated.tolist()):
-        row["temporal_consistency"] = value
+    metrics.update(_temporal_metrics(generated, real, rows))
 
     recognizer = judges.recognizer
     reading = {name: _read_signing(recognizer, videos, settings.batch_size) for name, videos in
@@ -196,43 +187,92 @@ def evaluate_model(
     metrics.update(pose_metrics)
     tags.update(pose_tags)
 
-    recognizer_status = judges.recognizer_status if test.has_glosses else no_glosses_status(config.data.name)
     if recognizer is not None and test.has_glosses:
-        (hyp_gen, feat_gen, _), (hyp_real, feat_real, _) = reading["generated"], reading["real"]
-        metrics["eval/backtranslation_wer"] = word_error_rate(glosses, hyp_gen)
-        metrics["eval/backtranslation_bleu4"] = bleu4(glosses, hyp_gen)
-        metrics["eval/backtranslation_wer_real"] = word_error_rate(glosses, hyp_real)
-        metrics["eval/fsd"] = frechet_distance_features(feat_gen, feat_real)
-        for row, hyp, hyp_r in zip(rows, hyp_gen, hyp_real):
-            row.update(recognized=" ".join(hyp), recognized_real=" ".join(hyp_r),
-                       wer=word_error_rate([row["glosses"].split()], [hyp]))
+        metrics.update(_backtranslation_metrics(glosses, reading, rows))
         if model.unet.pose_planner is not None and test.keypoint_names:
             metrics.update(_true_pose_reading(model, diffusion, config, settings, device, samples, recognizer))
-
-        def read(videos: Tensor) -> tuple[list[list[str]], np.ndarray]:
-            return _read_signing(recognizer, videos, settings.batch_size)[:2]
-
-        if settings.steering:
-            shown = steering_count(len(texts), settings.steering_videos)
-            metrics.update(_steering_check(
-                texts[:shown], glosses[:shown], hyp_gen[:shown], rows[:shown], read, settings.seed,
-                lambda prompts: generate_set(model, diffusion, prompts, config, settings, device)[0]))
-            tags["eval/steer_num_videos"] = str(shown)
-        if settings.guidance_sweep:
-            sweep = guidance_sweep(
-                settings.guidance_sweep, texts, glosses, feat_real,
-                lambda scale, prompts: generate_set(model, diffusion, prompts, config, settings, device, guidance=scale),
-                read, already={settings.guidance: (hyp_gen, feat_gen, metrics["eval/inference_s_per_video"])})
+        generate_again = functools.partial(generate_set, model, diffusion, config=config, settings=settings, device=device)
+        steer_metrics, steer_tags, sweep = _steering_and_sweep(
+            recognizer, settings, generate_again, texts, glosses, rows, reading, metrics["eval/inference_s_per_video"])
+        metrics.update(steer_metrics)
+        tags.update(steer_tags)
     else:
-        tags["eval/backtranslation_status"] = recognizer_status
-        if settings.steering or settings.guidance_sweep:
-            tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {recognizer_status}"
+        status = judges.recognizer_status if test.has_glosses else no_glosses_status(config.data.name)
+        tags.update(_unread_status(settings, status))
 
     picture_metrics, picture_tags = _picture_metrics(judges, generated, real, rows, settings.batch_size)
     metrics.update(picture_metrics)
     tags.update(picture_tags)
 
     return EvalResult(metrics, tags, rows, generated, real, sweep)
+
+
+def _test_samples(config: Config, settings: EvalSettings) -> tuple[Dataset, list[dict]]:
+    """The test split and its first `settings.num_videos` samples; ValueError for fewer than 2."""
+    # Asking for more videos than the run's test split asks the corpus for more of its test split: the
+    # synthetic corpus draws them (its first test_size sentences unchanged), a real one gives what it holds.
+    test = build_dataset(replace(config.data, test_size=max(config.data.test_size, settings.num_videos)), "test")
+    n = min(settings.num_videos, len(test))
+    if n < 2:
+        raise ValueError(f"evaluation needs at least 2 test videos; num_videos={settings.num_videos}, test split has {len(test)}")
+    return test, [test[i] for i in range(n)]
+
+
+def _temporal_metrics(generated: Tensor, real: Tensor, rows: list[dict[str, object]]) -> dict[str, float]:
+    """Consecutive-frame SSIM of both sets (each generated video's also into `rows`)."""
+    tc_generated, tc_real = temporal_consistency(generated), temporal_consistency(real)
+    for row, value in zip(rows, tc_generated.tolist()):
+        row["temporal_consistency"] = value
+    return {"eval/temporal_consistency": float(tc_generated.mean()),
+            "eval/temporal_consistency_real": float(tc_real.mean())}
+
+
+def _backtranslation_metrics(glosses: list[tuple[str, ...]], reading: dict[str, tuple],
+                             rows: list[dict[str, object]]) -> dict[str, float]:
+    """What the recognizer read from the generated and the real videos against the true glosses, and FSD
+    between its features of the two (each video's readings and WER also into `rows`)."""
+    (hyp_gen, feat_gen, _), (hyp_real, feat_real, _) = reading["generated"], reading["real"]
+    for row, hyp, hyp_r in zip(rows, hyp_gen, hyp_real):
+        row.update(recognized=" ".join(hyp), recognized_real=" ".join(hyp_r),
+                   wer=word_error_rate([row["glosses"].split()], [hyp]))
+    return {"eval/backtranslation_wer": word_error_rate(glosses, hyp_gen),
+            "eval/backtranslation_bleu4": bleu4(glosses, hyp_gen),
+            "eval/backtranslation_wer_real": word_error_rate(glosses, hyp_real),
+            "eval/fsd": frechet_distance_features(feat_gen, feat_real)}
+
+
+def _steering_and_sweep(recognizer: SignRecognizer, settings: EvalSettings, generate_again, texts: list[str],
+                        glosses: list[tuple[str, ...]], rows: list[dict[str, object]], reading: dict[str, tuple],
+                        seconds_per_video: float) -> tuple[dict[str, float], dict[str, str], list[dict[str, float]]]:
+    """The steering check on the first `steering_videos` texts and the guidance sweep, each when `settings`
+    asks for it: their metrics, tags and the sweep's rows. `generate_again(prompts, **options)` is
+    `generate_set` with the evaluation's model and settings; the main set stands in for its own guidance."""
+    (hyp_gen, feat_gen, _), feat_real = reading["generated"], reading["real"][1]
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    sweep: list[dict[str, float]] = []
+
+    def read(videos: Tensor) -> tuple[list[list[str]], np.ndarray]:
+        return _read_signing(recognizer, videos, settings.batch_size)[:2]
+
+    if settings.steering:
+        shown = steering_count(len(texts), settings.steering_videos)
+        metrics.update(_steering_check(texts[:shown], glosses[:shown], hyp_gen[:shown], rows[:shown], read,
+                                       settings.seed, lambda prompts: generate_again(prompts)[0]))
+        tags["eval/steer_num_videos"] = str(shown)
+    if settings.guidance_sweep:
+        sweep = guidance_sweep(settings.guidance_sweep, texts, glosses, feat_real,
+                               lambda scale, prompts: generate_again(prompts, guidance=scale),
+                               read, already={settings.guidance: (hyp_gen, feat_gen, seconds_per_video)})
+    return metrics, tags, sweep
+
+
+def _unread_status(settings: EvalSettings, recognizer_status: str) -> dict[str, str]:
+    """Why back-translation (and, when asked for, steering) is missing: nothing reads the videos' signing."""
+    tags = {"eval/backtranslation_status": recognizer_status}
+    if settings.steering or settings.guidance_sweep:
+        tags["eval/steer_status"] = f"not computed, it reads the videos with the recognizer: {recognizer_status}"
+    return tags
 
 
 def _picture_metrics(judges: Judges, generated: Tensor, real: Tensor, rows: list[dict[str, object]],

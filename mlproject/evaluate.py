@@ -125,13 +125,13 @@ def build_judges(data_config, scale: str, device):
     from evaluation.stlpips_metric import build_stlpips
     from evaluation.weights import PretrainedWeightsMissing
     from mlproject.recognizer_registry import load_recognizer_for
-    from text2sign.data import has_glosses
-    from text2sign.data.real import corpus_has_keypoints
+    from text2sign.data.real import CorpusFiles
     from text2sign.data.spec import parse_data_spec
 
     judges = Judges()
+    corpus = CorpusFiles.open(parse_data_spec(data_config.name))
     # A corpus with keypoints but no glosses (How2Sign) has a pose-only judge, found the same way.
-    if has_glosses(data_config) or corpus_has_keypoints(parse_data_spec(data_config.name)):
+    if corpus.has_glosses() or corpus.has_keypoints():
         judges.recognizer, judges.recognizer_status = load_recognizer_for(data_config, scale, str(device))
     else:  # no recognizer can exist: say why instead of asking for one to be trained
         judges.recognizer_status = no_glosses_status(data_config.name)

@@ -265,16 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     study_id = parent.info.run_id
     logs = Path(tempfile.mkdtemp(prefix="text2sign-study-"))
-    done = previous_children(study_id) if args.resume else {}
-    results: list[ChildResult] = []
-    todo: list[tuple[tuple[str, int], str | None]] = []
-    for ablation, seed in children:
-        run_id, finished = done.get((ablation, seed), (None, False))
-        if finished:
-            results.append(ChildResult(ablation, seed, run_name(ablation, args.scale, seed), 0, 0.0, "",
-                                       f"finished before (run {run_id})"))
-        else:
-            todo.append(((ablation, seed), run_id))
+    results, todo = finished_and_todo(children, previous_children(study_id) if args.resume else {}, args.scale)
     if cluster is not None:
         cluster = dataclasses.replace(cluster, folder=cluster.folder if args.job_folder else cluster.folder / study_id)
         logs = cluster.folder
@@ -286,22 +277,65 @@ def main(argv: list[str] | None = None) -> int:
     run_children = run_children_here if cluster is None else functools.partial(run_children_as_jobs, cluster=cluster)
     for result in run_children(todo, args, study_id, slots, logs):
         results.append(result)
-        how = f" ({result.previous})" if result.previous else ""
-        job = f"job {result.job_id}: " if result.job_id else ""
-        ended = "ok" if result.returncode == 0 else f"FAILED ({job}{result.job_state or f'exit {result.returncode}'})"
-        print(f"  {result.run_name}{how}: {ended} in {result.seconds:.0f} s", flush=True)
+        print(f"  {outcome_line(result)}", flush=True)
 
     failed = [r for r in results if r.returncode != 0]
+    log_summary_and_logs(study_id, results, failed, logs, resumed=bool(args.resume))
+    tag_failed_runs(parent, results, failed)
+    if failed:
+        print(f"{len(failed)} of {len(results)} runs failed: {', '.join(r.run_name for r in failed)} (logs in {logs})",
+              file=sys.stderr)
+    mlflow.end_run(status="FAILED" if len(failed) == len(results) else "FINISHED")
+    print(f"analyze with: mlflow run . -e analyze -P study={study_id} --env-manager local")
+    return 1 if len(failed) == len(results) else 0
+
+
+def finished_and_todo(children: list[tuple[str, int]], done: dict[tuple[str, int], tuple[str, bool]], scale: str
+                      ) -> tuple[list[ChildResult], list[tuple[tuple[str, int], str | None]]]:
+    """The plan against what the study already has (`previous_children`): a result for each child that finished
+    before, and the rest to run, each with the run it continues (None: start afresh)."""
+    results: list[ChildResult] = []
+    todo: list[tuple[tuple[str, int], str | None]] = []
+    for ablation, seed in children:
+        run_id, finished = done.get((ablation, seed), (None, False))
+        if finished:
+            results.append(ChildResult(ablation, seed, run_name(ablation, scale, seed), 0, 0.0, "",
+                                       f"finished before (run {run_id})"))
+        else:
+            todo.append(((ablation, seed), run_id))
+    return results, todo
+
+
+def outcome_line(result: ChildResult) -> str:
+    """How a child ended, in one line: `<run name> (<resumed ...>): ok in 12 s`, or FAILED with why."""
+    how = f" ({result.previous})" if result.previous else ""
+    job = f"job {result.job_id}: " if result.job_id else ""
+    ended = "ok" if result.returncode == 0 else f"FAILED ({job}{result.job_state or f'exit {result.returncode}'})"
+    return f"{result.run_name}{how}: {ended} in {result.seconds:.0f} s"
+
+
+def log_summary_and_logs(study_id: str, results: list[ChildResult], failed: list[ChildResult], logs: Path,
+                         resumed: bool) -> None:
+    """The study's summary (every child, the failed ones named), the children's logs and the counts, into the
+    study run."""
+    import mlflow
+
     summary = {"study": study_id, "runs": [asdict(r) for r in results], "failed": [r.run_name for r in failed]}
     summary_path = logs / "study_summary.json"
     summary_path.write_text(json.dumps(summary, indent=2))
     mlflow.log_artifact(str(summary_path))
     # A resumed study keeps the logs of its earlier sessions: a child's log has the same name in each.
-    folder = f"logs/resumed-{time.strftime('%Y%m%d-%H%M%S')}" if args.resume else "logs"
+    folder = f"logs/resumed-{time.strftime('%Y%m%d-%H%M%S')}" if resumed else "logs"
     for log in sorted(logs.rglob("*")):  # a job folder also holds submitit's pickles: only the logs go
         if log.is_file() and log.suffix in (".log", ".json", ".out", ".err"):
             mlflow.log_artifact(str(log), str(Path(folder) / log.parent.relative_to(logs)))
     mlflow.log_metrics({"study/runs": len(results), "study/failed": len(failed)})
+
+
+def tag_failed_runs(parent, results: list[ChildResult], failed: list[ChildResult]) -> None:
+    """Name the study's failed children in its tag `study/failed_runs`, or remove the tag when none is left."""
+    import mlflow
+
     # Failures of an earlier session stay named unless this session ran those children again.
     earlier = [name for name in parent.data.tags.get("study/failed_runs", "").split(", ") if name]
     ran_now = {r.run_name for r in results}
@@ -309,13 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed_names:
         mlflow.set_tag("study/failed_runs", ", ".join(failed_names))
     elif earlier:
-        mlflow.MlflowClient().delete_tag(study_id, "study/failed_runs")
-    if failed:
-        print(f"{len(failed)} of {len(results)} runs failed: {', '.join(r.run_name for r in failed)} (logs in {logs})",
-              file=sys.stderr)
-    mlflow.end_run(status="FAILED" if len(failed) == len(results) else "FINISHED")
-    print(f"analyze with: mlflow run . -e analyze -P study={study_id} --env-manager local")
-    return 1 if len(failed) == len(results) else 0
+        mlflow.MlflowClient().delete_tag(parent.info.run_id, "study/failed_runs")
 
 
 if __name__ == "__main__":

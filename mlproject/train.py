@@ -271,10 +271,8 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
 
     import mlflow
 
-    from mlproject import descriptions
     from mlproject.tracker import MLflowTracker
     from text2sign.failures import ProcessLost, TrainingFailure
-    from text2sign.trainer import train
 
     name = run_name(args.ablation, args.scale, seed)
     active = _open_run(args, name, resume_run)
@@ -283,26 +281,12 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
     tracker = MLflowTracker(run_id, hold_when_unavailable=True, resumed=resume_run is not None)
     run_dir = Path(config.train.output_dir) / run_id
     status, code = "FAILED", 1
-    # torchrun answers a lost process by sending the others SIGTERM: once rank 0 knows, that signal must not
-    # cut short the run's tags and final status, so the rest of the run is held in a polled (deferring) block.
-    after_lost_process = contextlib.ExitStack()
+    after_lost_process = contextlib.ExitStack()  # see _train_until_stopped
     with GracefulStop() as stop:
         try:
-            from ablations import ablation_summary
-
-            run_tags = _run_tags(args, config, seed, name)
-            summary = ablation_summary(args.ablation)
-            tracker.set_tags({**run_tags, descriptions.NOTE: descriptions.training_run(run_tags, {}, summary)})
+            run_tags, summary = _tag_run(args, config, seed, name, tracker)
             print(f"run {run_id} ({name}) in experiment {experiment!r}, tracking {mlflow.get_tracking_uri()}")
-            with stop.polled():
-                try:
-                    result = train(config, run_dir, tracker, resume_from=resume_path, should_stop=stop.should_stop,
-                                   world=world)
-                except ProcessLost:
-                    after_lost_process.enter_context(stop.polled())
-                    raise
-            if stop.signum is not None:  # a stop that training honoured: end the run as an immediate stop does
-                raise KeyboardInterrupt(stop.name)
+            result = _train_until_stopped(config, run_dir, tracker, resume_path, stop, world, after_lost_process)
             _after_training(args, run_id, result, run_dir, tracker, run_tags, summary, register, run_evaluation)
             status, code = "FINISHED", 0
             print(f"done: {result.steps} steps in {result.train_time_s:.1f} s, final train/loss {result.final_loss:.4f}, "
@@ -322,13 +306,55 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
             tracker.set_tags({"failure_reason": f"error: {type(error).__name__}: {error}"[:_TAG_LIMIT]})
             raise
         finally:
-            with after_lost_process:
-                delivered = tracker.finish(FINAL_DELIVERY_WAIT_S, run_dir / UNDELIVERED_FILE, status=status)
-            # The tracker delivered the status (or saved it to the file); this only takes the run off
-            # MLflow's stack of active runs, whose exit hook would otherwise end it again as FINISHED.
-            with contextlib.suppress(Exception):
-                mlflow.end_run(status)
+            delivered = _end_run(tracker, run_dir, status, after_lost_process)
     return 3 if code == 0 and not delivered else code
+
+
+def _tag_run(args: argparse.Namespace, config: Config, seed: int, name: str, tracker) -> tuple[dict[str, str], str]:
+    """Tag the run with what it is and its description so far; returns those tags and the ablation's summary,
+    from which the description is written again when training ends."""
+    from ablations import ablation_summary
+    from mlproject import descriptions
+
+    run_tags = _run_tags(args, config, seed, name)
+    summary = ablation_summary(args.ablation)
+    tracker.set_tags({**run_tags, descriptions.NOTE: descriptions.training_run(run_tags, {}, summary)})
+    return run_tags, summary
+
+
+def _train_until_stopped(config: Config, run_dir: Path, tracker, resume_path: Path | None, stop: GracefulStop,
+                         world: World, after_lost_process: contextlib.ExitStack):
+    """Train, a stop signal deferred to the trainer's next checkpoint; a stop it honoured raises KeyboardInterrupt,
+    so the run ends as an immediate stop ends it."""
+    from text2sign.failures import ProcessLost
+    from text2sign.trainer import train
+
+    with stop.polled():
+        try:
+            result = train(config, run_dir, tracker, resume_from=resume_path, should_stop=stop.should_stop,
+                           world=world)
+        except ProcessLost:
+            # torchrun answers a lost process by sending the others SIGTERM: once rank 0 knows, that signal must
+            # not cut short the run's tags and final status, so the rest of the run is held in a polled (deferring)
+            # block, which `after_lost_process` leaves when the run has ended.
+            after_lost_process.enter_context(stop.polled())
+            raise
+    if stop.signum is not None:
+        raise KeyboardInterrupt(stop.name)
+    return result
+
+
+def _end_run(tracker, run_dir: Path, status: str, after_lost_process: contextlib.ExitStack) -> bool:
+    """End the run with `status`; whether the tracking server took everything (else it waits in a file)."""
+    import mlflow
+
+    with after_lost_process:
+        delivered = tracker.finish(FINAL_DELIVERY_WAIT_S, run_dir / UNDELIVERED_FILE, status=status)
+    # The tracker delivered the status (or saved it to the file); this only takes the run off
+    # MLflow's stack of active runs, whose exit hook would otherwise end it again as FINISHED.
+    with contextlib.suppress(Exception):
+        mlflow.end_run(status)
+    return delivered
 
 
 def _checked_resume(args: argparse.Namespace, config: Config, workdir: Path) -> tuple[Path | None, str | None]:

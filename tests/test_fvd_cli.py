@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from evaluation.fvd_cli import main
+from evaluation.fvd.cli import main
 from tests.corpus_builders import clip_frames, write_mp4
 from tests.helpers import REPO
 
@@ -33,7 +33,7 @@ def test_fvd_of_two_npz_sets_prints_the_value_and_its_conventions(tmp_path):
 
 
 def test_a_folder_of_videos_is_read_frame_for_frame(tmp_path):
-    from evaluation.fvd_cli import read_video_set
+    from evaluation.fvd.cli import read_video_set
 
     for i, clip in enumerate(clips(3, frames=5, size=16)):
         write_mp4(tmp_path / f"clip{i}.mp4", clip)

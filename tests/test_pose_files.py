@@ -217,11 +217,11 @@ def _pose_for(clip: Path, index: int) -> None:
 
 def test_folder_corpus_fills_keypoints_from_the_pose_beside_each_clip(tmp_path):
     root = make_folder(tmp_path / "c")
-    assert not folder.has_keypoints(root)
+    assert not folder.has_keypoints(root, folder.read_texts(root))
     assert all(r.keypoints is None for r in folder.read_index(root, "train").records)
     for i, clip in enumerate(sorted((root / "clips").glob("*.mp4"))):
         _pose_for(clip, i)
-    assert folder.has_keypoints(root)
+    assert folder.has_keypoints(root, folder.read_texts(root))
 
     records = folder.read_index(root, "train").records
     assert [r.keypoints for r in records] == [r.source.with_suffix(".pose") for r in records]

@@ -7,9 +7,9 @@ import torch
 from torch.utils.data import Dataset
 
 from text2sign.config import DataConfig
-from text2sign.data.real import SPLITS, RealCorpus, corpus_has_glosses, read_index
+from text2sign.data.real import SPLITS, CorpusFiles, RealCorpus
 from text2sign.data.records import DataError
-from text2sign.data.spec import DataSpec, parse_data_spec
+from text2sign.data.spec import parse_data_spec
 from text2sign.data.synthetic import SyntheticSigningCorpus
 
 __all__ = ["DataError", "build_dataset", "check_corpus", "collate", "corpus_report", "has_glosses"]
@@ -18,14 +18,15 @@ _LISTED_PROBLEMS = 5  # in the data/skipped tag; the metric has the count
 
 def build_dataset(config: DataConfig, split: str) -> Dataset:
     """The `split` ("train", "val" or "test") of the corpus `config.name` names."""
-    if DataSpec.from_text(config.name).kind == "synthetic":
+    spec = parse_data_spec(config.name)
+    if spec.kind == "synthetic":
         return SyntheticSigningCorpus(config, split)
-    return RealCorpus(config, split)
+    return RealCorpus(config, split, spec)
 
 
 def has_glosses(config: DataConfig) -> bool:
     """Whether the corpus has glosses, which back-translation (the recognizer) needs: How2Sign has none."""
-    return corpus_has_glosses(parse_data_spec(config.name))
+    return CorpusFiles.open(parse_data_spec(config.name)).has_glosses()
 
 
 def check_corpus(config: DataConfig) -> None:
@@ -34,8 +35,9 @@ def check_corpus(config: DataConfig) -> None:
     spec = parse_data_spec(config.name)
     if spec.kind == "synthetic":
         return
+    corpus = CorpusFiles.open(spec)
     for split in SPLITS:
-        index = read_index(spec, split)
+        index = corpus.index(split)
         if index.problems and config.on_error == "raise":
             raise index.problems[0].error()
 

@@ -337,50 +337,11 @@ def extract_clips(sources: list[Path], cache_root: Path, processes: int, python:
     results: queue.Queue[tuple[Path, str, str]] = queue.Queue()
     stop = threading.Event()
     workers = [_Worker(python) for _ in range(max(1, min(processes, len(sources))))]
-
-    def one(process: _Worker, source: Path) -> tuple[str, str]:
-        try:
-            entry = entry_path(content_hash(source, cache_root), cache_root)
-        except OSError as error:
-            return "failed", f"cannot be read ({error.strerror or error})"
-        if _valid(entry):
-            return "cached", ""
-        why = process.extract(source, entry)
-        if why is None and not _valid(entry):
-            why = "the extractor wrote no valid entry"
-        return ("failed", why) if why else ("extracted", "")
-
-    def lane(process: _Worker) -> None:
-        # Each lane hashes and checks its own clips too, so a big corpus's first hashing runs in parallel.
-        while not stop.is_set():
-            try:
-                source = todo.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                outcome, why = one(process, source)
-            except Exception as error:  # every clip gets its line, or the main thread would wait for it forever
-                outcome, why = "failed", f"{type(error).__name__}: {error}"
-            results.put((source, outcome, why))
-
-    summary = Summary()
-    lanes = [threading.Thread(target=lane, args=(w,), daemon=True) for w in workers]
+    lanes = [threading.Thread(target=_lane, args=(w, todo, results, stop, cache_root), daemon=True) for w in workers]
     for thread in lanes:
         thread.start()
     try:
-        # disable=None: a bar on a terminal only; the summary is printed either way.
-        with tqdm(total=len(sources), desc="extracting keypoints", unit="clip", disable=None) as bar:
-            for _ in sources:
-                source, outcome, why = results.get()
-                if outcome == "failed":
-                    summary.failed.append((source, why))
-                    tqdm.write(f"failed: {source}: {why}", file=sys.stderr)
-                elif outcome == "cached":
-                    summary.cached += 1
-                else:
-                    summary.extracted += 1
-                bar.update()
-                bar.set_postfix(extracted=summary.extracted, cached=summary.cached, failed=len(summary.failed))
+        summary = _collect(results, len(sources))
     except BaseException:
         stop.set()
         for process in workers:
@@ -390,6 +351,55 @@ def extract_clips(sources: list[Path], cache_root: Path, processes: int, python:
         thread.join()
     for process in workers:
         process.close()
+    return summary
+
+
+def _lane(process: _Worker, todo: queue.Queue, results: queue.Queue, stop: threading.Event, cache_root: Path) -> None:
+    """One worker's thread: it takes clips from `todo` until none is left (or `stop`), and puts each one's
+    (source, outcome, why) in `results`."""
+    # Each lane hashes and checks its own clips too, so a big corpus's first hashing runs in parallel.
+    while not stop.is_set():
+        try:
+            source = todo.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            outcome, why = _extract_one(process, source, cache_root)
+        except Exception as error:  # every clip gets its line, or the main thread would wait for it forever
+            outcome, why = "failed", f"{type(error).__name__}: {error}"
+        results.put((source, outcome, why))
+
+
+def _extract_one(process: _Worker, source: Path, cache_root: Path) -> tuple[str, str]:
+    """("extracted" | "cached" | "failed", why it failed) for one clip."""
+    try:
+        entry = entry_path(content_hash(source, cache_root), cache_root)
+    except OSError as error:
+        return "failed", f"cannot be read ({error.strerror or error})"
+    if _valid(entry):
+        return "cached", ""
+    why = process.extract(source, entry)
+    if why is None and not _valid(entry):
+        why = "the extractor wrote no valid entry"
+    return ("failed", why) if why else ("extracted", "")
+
+
+def _collect(results: queue.Queue, count: int) -> Summary:
+    """The `count` clips' outcomes as the lanes report them, each failure on stderr at once."""
+    summary = Summary()
+    # disable=None: a bar on a terminal only; the summary is printed either way.
+    with tqdm(total=count, desc="extracting keypoints", unit="clip", disable=None) as bar:
+        for _ in range(count):
+            source, outcome, why = results.get()
+            if outcome == "failed":
+                summary.failed.append((source, why))
+                tqdm.write(f"failed: {source}: {why}", file=sys.stderr)
+            elif outcome == "cached":
+                summary.cached += 1
+            else:
+                summary.extracted += 1
+            bar.update()
+            bar.set_postfix(extracted=summary.extracted, cached=summary.cached, failed=len(summary.failed))
     return summary
 
 

@@ -40,7 +40,9 @@ def split_of(text: str) -> str:
     return next(name for name, buckets in _BUCKETS.items() if bucket in buckets)
 
 
-def _read(root: Path) -> Table:
+def read_texts(root: Path) -> Table:
+    """PATH/texts.csv, which says all there is to know about the corpus short of its clips: read it once and hand
+    it to `has_glosses`, `has_keypoints` and `split_index`. Raises DataError when it is missing or malformed."""
     path = table_file(root)
     if not path.is_file():
         raise DataError(f"{path}: missing. folder:PATH needs a {TABLE} in PATH with the header "
@@ -48,8 +50,8 @@ def _read(root: Path) -> Table:
     return read_table(path, ",", REQUIRED, OPTIONAL, strict=True, quoted=True)
 
 
-def has_glosses(root: Path) -> bool:
-    return "glosses" in _read(root).columns
+def has_glosses(texts: Table) -> bool:
+    return "glosses" in texts.columns
 
 
 def pose_beside(source: Path) -> Path:
@@ -57,23 +59,22 @@ def pose_beside(source: Path) -> Path:
     return source.parent / (source.name + POSE_SUFFIX) if source.is_dir() else source.with_suffix(POSE_SUFFIX)
 
 
-def _has_keypoints(root: Path, table: Table) -> bool:
-    return any(pose_beside(root / row.fields["clip"]).is_file() for row in table.rows if row.fields.get("clip"))
-
-
-def has_keypoints(root: Path) -> bool:
+def has_keypoints(root: Path, texts: Table) -> bool:
     """Whether any clip of the table has a `.pose` file beside it: then every clip must have one."""
-    return _has_keypoints(root, _read(root))
+    return any(pose_beside(root / row.fields["clip"]).is_file() for row in texts.rows if row.fields.get("clip"))
 
 
 def read_index(root: Path, split: str) -> Index:
+    return split_index(root, read_texts(root), split)
+
+
+def split_index(root: Path, table: Table, split: str) -> Index:
     """The clips of `split`. Lines that cannot be read, or name no valid split, belong to no split: they
     are reported with the train split, so that each is counted once."""
-    table = _read(root)
     path = table_file(root)
     index = Index(problems=list(table.problems) if split == "train" else [])
     in_split = 0
-    with_keypoints = _has_keypoints(root, table)
+    with_keypoints = has_keypoints(root, table)
     for row in table.rows:
         where = f"{path}, line {row.line}"
         fields = row.fields

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,8 @@ from text2sign.data.clip_cache import ClipCache
 from text2sign.data.frames import to_video_tensor
 from text2sign.data.keypoints import KeypointError, fit_track, load_track
 from text2sign.data.records import ClipRecord, DataError, Index, Problem
-from text2sign.data.spec import DataSpec, parse_data_spec
+from text2sign.data.spec import DataSpec
+from text2sign.data.table import Table
 from text2sign.data.video_io import ClipError, decode_clip, read_clip
 
 SPLITS = ("train", "val", "test")
@@ -50,38 +52,66 @@ log = logging.getLogger(__name__)
 
 def read_index(spec: DataSpec, split: str) -> Index:
     """The split's rows as its corpus files describe them; raises DataError when the split is missing or unreadable."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    _check_split(split)
     return READERS[spec.kind](spec.path, split)
 
 
-def corpus_has_glosses(spec: DataSpec) -> bool:
-    if spec.kind == "folder":
-        return folder.has_glosses(spec.path)
-    return spec.kind in ("synthetic", "phoenix2014t")
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
 
 
-def ships_keypoints(spec: DataSpec) -> bool:
-    """Whether the corpus itself holds keypoints: the synthetic signer's, How2Sign's JSON folders, `.pose` files
-    beside a folder's clips."""
-    if spec.kind == "synthetic":
-        return True
-    if spec.kind == "how2sign":
-        return how2sign.has_keypoints(spec.path)
-    return spec.kind == "folder" and folder.has_keypoints(spec.path)
+@dataclass(frozen=True)
+class CorpusFiles:
+    """A corpus as its files describe it, before any clip is decoded: whether it has glosses and keypoints, and
+    each split's rows. A folder corpus has one table for all of these, its texts.csv: `open` reads it once
+    and every answer comes from that reading (How2Sign and PHOENIX keep a table per split)."""
+
+    spec: DataSpec
+    texts: Table | None = None  # a folder corpus's texts.csv
+
+    @classmethod
+    def open(cls, spec: DataSpec) -> CorpusFiles:
+        """Raises DataError for a folder corpus whose texts.csv is missing or malformed."""
+        return cls(spec, folder.read_texts(spec.path) if spec.kind == "folder" else None)
+
+    def index(self, split: str) -> Index:
+        """As `read_index`."""
+        if self.texts is None:
+            return read_index(self.spec, split)
+        _check_split(split)
+        return folder.split_index(self.spec.path, self.texts, split)
+
+    def has_glosses(self) -> bool:
+        if self.texts is not None:
+            return folder.has_glosses(self.texts)
+        return self.spec.kind in ("synthetic", "phoenix2014t")
+
+    def ships_keypoints(self) -> bool:
+        """Whether the corpus itself holds keypoints: the synthetic signer's, How2Sign's JSON folders, `.pose`
+        files beside a folder's clips."""
+        if self.spec.kind == "synthetic":
+            return True
+        if self.spec.kind == "how2sign":
+            return how2sign.has_keypoints(self.spec.path)
+        return self.texts is not None and folder.has_keypoints(self.spec.path, self.texts)
+
+    def has_keypoints(self) -> bool:
+        """Whether the corpus's samples come with keypoints: a fact of the corpus on disk, not of its kind. One
+        that ships none has them once `extract-keypoints` has run on it; its first training clip is looked up,
+        and any clip still without an entry is then a bad sample (`with_extracted_keypoints`)."""
+        if self.ships_keypoints():
+            return True
+        try:
+            records = self.index("train").records
+        except DataError:
+            return False
+        return bool(records) and extract.extracted_track(records[0].source, extract.default_cache_root()) is not None
 
 
 def corpus_has_keypoints(spec: DataSpec) -> bool:
-    """Whether the corpus's samples come with keypoints: a fact of the corpus on disk, not of its kind. One that
-    ships none has them once `extract-keypoints` has run on it; its first training clip is looked up, and any
-    clip still without an entry is then a bad sample (`with_extracted_keypoints`)."""
-    if ships_keypoints(spec):
-        return True
-    try:
-        records = read_index(spec, "train").records
-    except DataError:
-        return False
-    return bool(records) and extract.extracted_track(records[0].source, extract.default_cache_root()) is not None
+    """`CorpusFiles.has_keypoints` of the corpus `spec` names."""
+    return CorpusFiles.open(spec).has_keypoints()
 
 
 def with_extracted_keypoints(index: Index) -> Index:
@@ -111,14 +141,15 @@ def cache_folder(config: DataConfig) -> Path | None:
 
 
 class RealCorpus(Dataset):
-    def __init__(self, config: DataConfig, split: str) -> None:
-        self.config, self.split = config, split
-        self.spec = parse_data_spec(config.name)
-        self.has_glosses = corpus_has_glosses(self.spec)
-        self.has_keypoints = corpus_has_keypoints(self.spec)
+    def __init__(self, config: DataConfig, split: str, spec: DataSpec) -> None:
+        """The `split` of the corpus `spec` (`config.name`, parsed) names."""
+        self.config, self.split, self.spec = config, split, spec
+        corpus = CorpusFiles.open(spec)
+        self.has_glosses = corpus.has_glosses()
+        self.has_keypoints = corpus.has_keypoints()
         self.keypoint_names: tuple[str, ...] = skeleton.POINT_NAMES if self.has_keypoints else ()
-        index = read_index(self.spec, split)
-        if self.has_keypoints and not ships_keypoints(self.spec):
+        index = corpus.index(split)
+        if self.has_keypoints and not corpus.ships_keypoints():
             index = with_extracted_keypoints(index)
         self.skipped: list[Problem] = list(index.problems)
         if self.skipped and config.on_error == "raise":

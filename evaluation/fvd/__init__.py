@@ -11,7 +11,7 @@ repeated until the clip has at least 16, a convention `FVDScore.frames` names. F
 small N, so `real_floor` measures it between two disjoint halves of the real clips: what a generator
 indistinguishable from the data would score at half the sample size.
 
-    python -m evaluation.fvd REAL FAKE      (see evaluation.fvd_cli)
+    python -m evaluation.fvd REAL FAKE      (see evaluation.fvd.cli)
 """
 
 from __future__ import annotations
@@ -140,9 +140,3 @@ def score_fvd(i3d: I3D, real: Tensor, generated: Tensor, batch_size: int = 8) ->
         num_real=len(real),
         num_generated=len(generated),
     )
-
-
-if __name__ == "__main__":
-    from evaluation.fvd_cli import main
-
-    raise SystemExit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.fvd import RESIZE_CONVENTION, FVDScore
+from evaluation.fvd import RESIZE_CONVENTION, FVDScore, score_fvd, uint8_to_unit_range
 from evaluation.weights import PretrainedWeightsMissing
 
 
@@ -119,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _score(real: np.ndarray, fake: np.ndarray, batch_size: int, device: str) -> FVDScore:
-    from evaluation.fvd import score_fvd, uint8_to_unit_range
     from evaluation.i3d_weights import load_i3d
     from text2sign.hardware import pick_device
 
