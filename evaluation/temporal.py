@@ -1,6 +1,6 @@
 """Temporal consistency: how smoothly a video changes from one frame to the next.
 
-Definition used here (stated in the README too): the mean structural similarity (SSIM, Wang et al.
+Definition used here (stated in docs/evaluation.md too): the mean structural similarity (SSIM, Wang et al.
 2004) between consecutive frames, computed on luma with an 11x11 Gaussian window (sigma 1.5, shrunk to
 fit small frames) and the standard constants, averaged over all frame pairs of a video:
 

@@ -1,4 +1,4 @@
-"""The MLflow side of the tracking contract (../shared/DESIGN.md): what text2sign reports, logged to a run.
+"""The MLflow side of the tracking contract (docs/tracking.md): what text2sign reports, logged to a run.
 
 A tracking server that goes away for a while must not kill a training run with hours left. Every call
 is queued and delivered in order; when the store is unavailable (connection refused, timeout, a 5xx

@@ -48,7 +48,7 @@ def assert_every_run_finished_with_every_step_once(client: MlflowClient, runs: i
 
 
 def test_three_runs_at_once_into_one_sqlite_store_lose_no_metric(tmp_path):
-    # The database exists before the runs start (creating its tables is not safe in parallel, see DESIGN.md);
+    # The database exists before the runs start (MLflow creating its tables from several processes at once can fail);
     # the runs race to create the experiment.
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client.search_experiments()

@@ -129,8 +129,8 @@ class TrainConfig:
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast applies on CUDA, and on a CPU with cpu_bf16
     # bf16 autocast on a CPU too, for training, validation, samples and evaluation. Only where the CPU does bf16 in
     # hardware (AVX-512 BF16 or AMX): elsewhere it is emulated and slower than fp32, and the run is refused.
-    # On a 2-core AMD EPYC with AVX-512 BF16 a `small` step was 1.06-1.31 times faster and a `small` run learned
-    # the same (val/text_loss_gap 0.0114 either way, docs/steering.md); off until the seeds are re-run with it.
+    # Where it applies, a `small` step is faster and a `small` run learns the same (docs/steering.md). Off by
+    # default: a seeded run would give other figures than on a CPU without bf16, and the seeds were run in fp32.
     cpu_bf16: bool = False
     compile: bool = False
     # Channels-last 3-D memory format for the UNet and its input: the attention's channel-last reshapes

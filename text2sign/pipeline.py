@@ -70,9 +70,9 @@ class TextToSign(nn.Module):
 def planner_layers_renamed(unet_state: dict[str, Tensor]) -> dict[str, Tensor]:
     """A UNet state dict with the pose planner's layers under today's names.
 
-    Checkpoints written at 8d77b19 (2026-12-01), before the planner became the frame plan's transformer with
-    a pose head, hold its layers as `pose_planner.<layer>`; they are `pose_planner.frames.<layer>` since, with
-    the same shapes. Its learnt `placement` kept its name. Any other state dict is returned as it is."""
+    Checkpoints written before the planner became the frame plan's transformer with a pose head hold its
+    layers as `pose_planner.<layer>`; they are `pose_planner.frames.<layer>` since, with the same shapes. Its
+    learnt `placement` kept its name. Any other state dict is returned as it is."""
     if any(k.startswith("pose_planner.frames.") for k in unet_state) or "pose_planner.placement" not in unet_state:
         return unet_state
 
@@ -89,7 +89,7 @@ _TEN_POINT_BONE_CHANNELS = (0, 1, 2, 3, 9, 4, 5, 6, 14)
 
 
 def ten_point_skeleton_upgraded(unet_state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A UNet state dict of a pose-plan model from before the common 50-point skeleton (2026-12-05), when the
+    """A UNet state dict of a pose-plan model from before the common 50-point skeleton, when the
     planner and the drawing had the synthetic signer's 10 points, as today's model that computes the same: the
     planner's output rows move to those points' slots (`skeleton.SYNTHETIC_SLOTS`), the UNet's skeleton input
     channels to the channels that draw the same bones, and the rest is zero. Any other state dict is returned

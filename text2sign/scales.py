@@ -60,8 +60,8 @@ SCALES: dict[str, dict[str, Any]] = {
         "ema.update_every": 1,
         "model.pose_plan_steps": 20,
     },
-    # A quick look on a laptop in which the video follows its text (on a real corpus: its clips, not one signer): 5.4-6.3 minutes on a 2-core Intel Xeon,
-    # evaluated and registered (three seeds, 2026-12-02).
+    # A quick look on a laptop in which the video follows its text (on a real corpus: its clips, not one signer):
+    # minutes on a 2-core CPU, evaluated and registered (docs/steering.md has the timings).
     # One signer: with every clip's looks drawn anew, 256 steps went on learning clothing, skin and background
     # (val/text_loss_gap 0.0021, samples under colour noise); with one signer the skeleton, which the text
     # decides, is nearly all there is to draw, and the gap reached 0.007-0.011 in the same 256 steps (docs/steering.md).
