@@ -238,6 +238,7 @@ def _backtranslation_metrics(glosses: list[tuple[str, ...]], reading: dict[str, 
     return {"eval/backtranslation_wer": word_error_rate(glosses, hyp_gen),
             "eval/backtranslation_bleu4": bleu4(glosses, hyp_gen),
             "eval/backtranslation_wer_real": word_error_rate(glosses, hyp_real),
+            "eval/backtranslation_bleu4_real": bleu4(glosses, hyp_real),
             "eval/fsd": frechet_distance_features(feat_gen, feat_real)}
 
 

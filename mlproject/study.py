@@ -286,8 +286,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(failed)} of {len(results)} runs failed: {', '.join(r.run_name for r in failed)} (logs in {logs})",
               file=sys.stderr)
     mlflow.end_run(status="FAILED" if len(failed) == len(results) else "FINISHED")
-    print(f"analyze with: mlflow run . -e analyze -P study={study_id} --env-manager local")
+    print_where_to_look(parent.info.experiment_id, study_id)
     return 1 if len(failed) == len(results) else 0
+
+
+def print_where_to_look(experiment_id: str, study_id: str) -> None:
+    """The UI's comparison of the study's runs (on the training view) and the analysis command."""
+    import mlflow
+
+    from mlproject.ui_address import compare_address, how_to_open
+
+    uri = mlflow.get_tracking_uri()
+    run_ids = [run_id for run_id, _ in previous_children(study_id).values()]
+    if run_ids:
+        print(f"compare the runs: {how_to_open(uri)}{compare_address(uri, experiment_id, run_ids)}")
+    print(f"analyze with: mlflow run . -e analyze -P study={study_id} --env-manager local")
 
 
 def finished_and_todo(children: list[tuple[str, int]], done: dict[tuple[str, int], tuple[str, bool]], scale: str

@@ -310,3 +310,21 @@ def test_pose_steer_gaps_stand_beside_their_real_clip_ceilings_in_the_table_and_
     section = text[text.index("DOES THE TEXT STEER THE POSE?"):]
     assert "- baseline: eval/pose_plan_steer_gap 0.2800 ± 0.050 over 3 runs; real clips 0.3800." in section
     assert "- pixel_only: eval/pose_plan_steer_gap missing" in section
+
+
+def test_back_translation_stands_beside_the_judges_reading_of_the_real_clips_with_bleu_as_a_share(tmp_path):
+    study = {
+        "baseline": {"eval/backtranslation_wer": [0.30, 0.32, 0.34], "eval/backtranslation_wer_real": [0.04] * 3,
+                     "eval/backtranslation_bleu4": [44.0, 46.0, 48.0], "eval/backtranslation_bleu4_real": [92.0] * 3},
+        "no_ema": {"eval/backtranslation_wer": [0.50, 0.52, 0.54], "eval/backtranslation_wer_real": [0.04] * 3,
+                   "eval/backtranslation_bleu4": [20.0, 23.0, 26.0]},
+    }
+    long = compare(make_runs(study))
+    assert cell(long, "baseline", "eval/backtranslation_bleu4")["real"] == pytest.approx(92.0)
+    assert "eval/backtranslation_bleu4_real" not in set(long["metric"])  # a reference, not a quality
+    text = write_report(long, check_expectations(long), tmp_path, [], study="s").read_text()
+    section = text[text.index("WHAT THE JUDGE READS, BESIDE THE REAL CLIPS"):]
+    baseline_line = next(line for line in section.splitlines() if line.startswith("- baseline:"))
+    assert "(real clips 0.04" in baseline_line and "(real clips 92" in baseline_line
+    assert "50% of the real clips'" in baseline_line  # 46 of 92
+    assert "BLEU-4 23" in section and "(real clips not read)" in section

@@ -33,8 +33,9 @@ from text2sign.benchmark import SWITCH_KEYS
 pytestmark = pytest.mark.slow
 
 # docs/server.md stands up a team server (apt, a PostgreSQL admin, secrets from the environment):
-# tests/test_team_server.py runs that path on a throwaway cluster instead.
-DOCS = [REPO / "README.md", *sorted(p for p in (REPO / "docs").glob("*.md") if p.name != "server.md")]
+# tests/test_team_server.py runs that path on a throwaway cluster instead. Pages in subfolders (docs/results/)
+# are covered too: a results page gives the command that reproduces it.
+DOCS = [REPO / "README.md", *sorted(p for p in (REPO / "docs").rglob("*.md") if p.name != "server.md")]
 SCALED = ("train", "study", "train_recognizer", "bench")  # the entry points with a scale parameter
 # .ci/run also makes the keypoint extractor's environment (docs/keypoints.md).
 NOT_RUN_AGAIN = ("python -m pytest", "python3 -m venv", "pip install", "python -m text2sign.data setup-extractor")

@@ -73,7 +73,8 @@ def test_mlflow_run_evaluate_logs_every_metric_or_its_status_into_the_run(store)
     evaluated = client.get_run(run.info.run_id)
     metrics, tags = evaluated.data.metrics, evaluated.data.tags
     for key in ("eval/fsd", "eval/temporal_consistency", "eval/temporal_consistency_real", "eval/backtranslation_wer",
-                "eval/backtranslation_bleu4", "eval/backtranslation_wer_real", "eval/pose_dtw_mje",
+                "eval/backtranslation_bleu4", "eval/backtranslation_wer_real", "eval/backtranslation_bleu4_real",
+                "eval/pose_dtw_mje",
                 "eval/inference_s_per_video", "eval/steer_bt_wer_true", "eval/steer_bt_wer_empty",
                 "eval/steer_bt_wer_shuffled", "eval/steer_gap", "eval/steer_gap_ci95"):
         assert math.isfinite(metrics[key]), key

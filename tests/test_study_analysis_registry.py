@@ -62,6 +62,7 @@ def study(request, tmp_path_factory):
                     "--overrides", f"{CHILD_OVERRIDES} train.output_dir={store / 'outputs'}"], store, env,
                    timeout=1800)  # 8 children, one at a time; on 2 cores shared with other jobs it took over 15 min
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        (store / "study_stdout.txt").write_text(out.stdout)
         client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
         experiment = client.get_experiment_by_name("text2sign-ablations")
         (parent,) = client.search_runs([experiment.experiment_id], "tags.role = 'study'")
@@ -79,6 +80,10 @@ def test_study_runs_every_child_under_one_parent_and_names_the_failures(study):
     finished = sorted(c.info.run_name for c in children if c.info.status == "FINISHED")
     assert len(finished) == 6 and "no_ema-tiny-s1" in finished
     assert parent.data.tags["study/failed_runs"] == "cuda_only-tiny-s0, cuda_only-tiny-s1"
+    printed = (store / "study_stdout.txt").read_text()
+    compare_line = next(line for line in printed.splitlines() if line.startswith("compare the runs: "))
+    assert "#/compare-runs?" in compare_line and "workflowType=machine_learning" in compare_line
+    assert all(run.info.run_id in compare_line for run in children if run.info.status == "FINISHED")
 
 
 def test_analysis_writes_tables_with_intervals_and_p_values_a_report_and_plots(study):
