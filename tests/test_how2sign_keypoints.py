@@ -18,7 +18,7 @@ from tests.how2sign_fixtures import (dot_centre, frame_file, make_how2sign_keypo
 from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data import DataError, build_dataset, collate
-from text2sign.data import inspect as inspect_module
+from text2sign.data import corpus_inspection as inspect_module
 from text2sign.data import openpose
 from text2sign.data.__main__ import main as data_main
 from text2sign.data.how2sign import has_keypoints

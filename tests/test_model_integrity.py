@@ -15,9 +15,9 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from mlproject.integrity import TamperedModelError, sha256_of
-from mlproject.registry import REGISTERED_MODEL, register_best_checkpoint
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
+from mlproject.registry.generator_registry import REGISTERED_MODEL, register_best_checkpoint
+from mlproject.registry.integrity import TamperedModelError, sha256_of
 from text2sign.checkpoint import CheckpointError, save_checkpoint
 from text2sign.config import to_json
 from text2sign.pipeline import TextToSign
@@ -91,3 +91,4 @@ def test_a_weights_file_carrying_pickled_code_is_refused_even_with_a_matching_ch
     with pytest.raises(CheckpointError, match="weights_only"):
         mlflow.pyfunc.load_model(str(registered))
     assert not marker.exists()
+
