@@ -20,7 +20,7 @@ import pandas as pd
 
 from text2sign.config import ConfigError
 
-from mlproject.access import is_permission_denied, reports_access_errors
+from mlproject.tracking.server_errors import is_permission_denied, reports_access_errors
 
 HISTORY_METRICS = ("train/loss", "val/loss", "val/text_loss_gap")
 
@@ -46,7 +46,7 @@ def where_to_look(experiment: str, study: str) -> tuple[str, str]:
 
     import mlflow
 
-    from mlproject.experiment import chosen_experiment
+    from mlproject.tracking.experiment import chosen_experiment
     from mlproject.train import DEFAULT_EXPERIMENT
 
     if study:
@@ -112,10 +112,10 @@ def fetch_histories(runs: pd.DataFrame) -> pd.DataFrame:
 
 def crown_champion(runs: pd.DataFrame, metric: str) -> str | None:
     """Alias `champion` on the registered version of the best run by `metric`; returns a sentence or None."""
-    from evaluation.analysis import lower_is_better
+    from evaluation.study_analysis.comparison import lower_is_better
     from mlflow.tracking import MlflowClient
 
-    from mlproject.registry import REGISTERED_MODEL
+    from mlproject.registry.generator_registry import REGISTERED_MODEL
 
     if metric not in runs.columns:
         return None
@@ -152,7 +152,7 @@ def open_analysis_run(args: argparse.Namespace, output: Path):
     analyzing needs only READ, and such a user still gets the tables, report and plots in `output`."""
     import mlflow
 
-    from mlproject.experiment import chosen_experiment, start_run
+    from mlproject.tracking.experiment import chosen_experiment, start_run
     from mlproject.train import DEFAULT_EXPERIMENT
 
     experiment = args.experiment or _study_experiment(args.study)
@@ -171,7 +171,7 @@ def open_analysis_run(args: argparse.Namespace, output: Path):
 
 def crown_champion_if_allowed(runs: pd.DataFrame, metric: str) -> str | None:
     """`crown_champion`, or a warning and None when this user may not move the registry's aliases."""
-    from mlproject.registry import REGISTERED_MODEL
+    from mlproject.registry.generator_registry import REGISTERED_MODEL
 
     try:
         return crown_champion(runs, metric)
@@ -189,10 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import mlflow
 
-    from evaluation.analysis import check_expectations, compare, to_markdown
-    from evaluation.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
-    from evaluation.report import write_report
-    from mlproject import descriptions
+    from evaluation.study_analysis.comparison import check_expectations, compare, to_markdown
+    from evaluation.study_analysis.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
+    from evaluation.study_analysis.report import write_report
+    from mlproject.tracking import descriptions
 
     try:
         runs, left_out = fetch_runs(args.experiment, args.study)
@@ -245,7 +245,7 @@ def ui_comparison(runs: pd.DataFrame) -> str:
     """Where the UI shows these runs side by side, on its training view, and what to start first."""
     import mlflow
 
-    from mlproject.ui_address import compare_address, how_to_open
+    from mlproject.tracking.ui_address import compare_address, how_to_open
 
     uri = mlflow.get_tracking_uri()
     return how_to_open(uri) + compare_address(uri, str(runs["experiment_id"].iloc[0]), list(runs["run_id"]))

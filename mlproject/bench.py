@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.text_encoder not in ("config", "random"):
             raise ConfigError(f"text_encoder: got {args.text_encoder!r}, expected config or random.")
         # After the checks that need no PyTorch, so that those errors answer at once.
-        from mlproject.resolve import resolve_config
-        from text2sign.benchmark import (SWITCH_KEYS, BenchSettings, ablate_switches, format_switches, format_table,
+        from mlproject.config_from_params import resolve_config
+        from mlproject.benchmark import (SWITCH_KEYS, BenchSettings, ablate_switches, format_switches, format_table,
                                          run_benchmark)
 
         # The pixel model: diffusers' UNet is matched to it; the pose plan's planner and skeleton channels have
@@ -115,7 +115,7 @@ def log_bench_run(args: argparse.Namespace, result, switch_rows: list, stem: Pat
     metrics, and the figures files (`stem`.json and .md) as artifacts."""
     import mlflow
 
-    from mlproject.experiment import start_run
+    from mlproject.tracking.experiment import start_run
 
     start_run(args.experiment, EXPERIMENT, run_name=f"bench-{args.scale}-{args.device}")
     ours, theirs = (next(m for m in result.models if m.name == name) for name in ("ours", "diffusers"))

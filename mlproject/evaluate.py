@@ -21,8 +21,8 @@ from pathlib import Path
 from evaluation.settings import EvalSettings
 from text2sign.config import ConfigError
 
-from mlproject.access import reports_access_errors
 from mlproject.cli import check_run_id, flag, non_negative_int, optional_float
+from mlproject.tracking.server_errors import reports_access_errors
 
 # PyTorch, the metrics' networks and MLflow load only once the parameters are known to be good: a usage error
 # answers in a second (it took 12-22 s on 2 cores when everything was imported first).
@@ -119,12 +119,12 @@ def parse_scales(text: str) -> tuple[float, ...] | None:
 
 def build_judges(data_config, scale: str, device):
     """Every judge that can be had on this machine, and for the others the reason and the fix."""
-    from evaluation.evaluate import Judges, no_glosses_status
-    from evaluation.i3d_weights import load_i3d
-    from evaluation.lpips_metric import build_lpips, find_alexnet_weights
-    from evaluation.stlpips_metric import build_stlpips
-    from evaluation.weights import PretrainedWeightsMissing
-    from mlproject.recognizer_registry import load_recognizer_for
+    from evaluation.evaluate_model import Judges, no_glosses_status
+    from evaluation.metrics.i3d_weights import load_i3d
+    from evaluation.metrics.lpips_metric import build_lpips, find_alexnet_weights
+    from evaluation.metrics.stlpips_metric import build_stlpips
+    from evaluation.metrics.weights import PretrainedWeightsMissing
+    from mlproject.registry.recognizer_registry import load_recognizer_for
     from text2sign.data.real import CorpusFiles
     from text2sign.data.spec import parse_data_spec
 
@@ -165,7 +165,7 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
     """Evaluate the run named by `request` and log into it; returns the metrics logged."""
     from mlflow.tracking import MlflowClient
 
-    from mlproject.runs import get_run, run_id_from_model_uri
+    from mlproject.tracking.runs import get_run, run_id_from_model_uri
 
     client = MlflowClient()
     run_id = request.run_id or run_id_from_model_uri(client, request.model_uri)
@@ -179,9 +179,9 @@ def evaluate_run(request: EvaluateRequest, progress: bool = True) -> dict[str, f
 def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progress: bool) -> dict[str, float]:
     import mlflow
 
-    from evaluation.evaluate import evaluate_model
-    from mlproject.runs import latest_run_checkpoint, run_config
-    from mlproject.tracker import MLflowTracker
+    from evaluation.evaluate_model import evaluate_model
+    from mlproject.tracking.runs import latest_run_checkpoint, run_config
+    from mlproject.tracking.tracker import MLflowTracker
     from text2sign.checkpoint import load_checkpoint
     from text2sign.data import has_glosses
     from text2sign.diffusion import GaussianDiffusion
@@ -225,7 +225,7 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
         **({"eval/recognizer": judges.recognizer_status} if judges.recognizer is not None else {}),
     })
     _log_tables_and_pictures(client, run, tracker, result, config, folder)
-    from mlproject.descriptions import refresh_after_evaluation
+    from mlproject.tracking.descriptions import refresh_after_evaluation
 
     refresh_after_evaluation(client, run_id)
     if mlflow.active_run() is not None:  # launched by `mlflow run -e evaluate`: point its run at the judged one
@@ -264,7 +264,7 @@ def _log_tables_and_pictures(client, run, tracker, result, config, folder: Path)
     """Per-video scores and the guidance sweep as CSV and as browsable tables, and real-vs-generated frames."""
     import torch
 
-    from evaluation.evaluate import write_per_video_table
+    from evaluation.evaluate_model import write_per_video_table
     from text2sign.video import save_filmstrip
 
     run_id = run.info.run_id
@@ -278,7 +278,7 @@ def _log_tables_and_pictures(client, run, tracker, result, config, folder: Path)
     if result.sweep:
         import pandas as pd
 
-        from evaluation.plots import plot_guidance_sweep
+        from evaluation.study_analysis.plots import plot_guidance_sweep
 
         sweep_table = folder / "guidance_sweep.csv"
         pd.DataFrame(result.sweep).to_csv(sweep_table, index=False)

@@ -35,10 +35,10 @@ from typing import Iterator
 
 from text2sign.config import ConfigError
 
-from mlproject import slurm
-from mlproject.access import is_access_problem, reports_access_errors
 from mlproject.cli import flag, non_negative_int
-from mlproject.resolve import resolve_config, run_name
+from mlproject.config_from_params import resolve_config, run_name
+from mlproject.scheduling import slurm
+from mlproject.tracking.server_errors import is_access_problem, reports_access_errors
 from mlproject.train import DEFAULT_EXPERIMENT
 
 JOB_FOLDER = "text2sign-jobs"
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME, else {DEFAULT_EXPERIMENT}); under "
                              "`mlflow run`, the experiment MLflow created the study run in. Children go to the study's.")
     parser.add_argument("--resume", default="", help="a study run id: keep its finished children, continue the rest")
-    cluster = parser.add_argument_group("cluster (executor slurm or submitit-local; mlproject/slurm.py)")
+    cluster = parser.add_argument_group("cluster (executor slurm or submitit-local; mlproject/scheduling/slurm.py)")
     cluster.add_argument("--executor", default="local",
                          help="local: children as processes here; slurm: one Slurm job each, through submitit; "
                               "submitit-local: those jobs run by submitit on this machine")
@@ -179,7 +179,7 @@ def open_study(args: argparse.Namespace, children_count: int):
     """Start the study run, or reopen the one `--resume` names after checking it is a study of this scale."""
     import mlflow
 
-    from mlproject.experiment import start_run
+    from mlproject.tracking.experiment import start_run
 
     if not args.resume:
         parent = start_run(args.experiment, DEFAULT_EXPERIMENT)  # before any child starts: one process creates the store
@@ -294,7 +294,7 @@ def print_where_to_look(experiment_id: str, study_id: str) -> None:
     """The UI's comparison of the study's runs (on the training view) and the analysis command."""
     import mlflow
 
-    from mlproject.ui_address import compare_address, how_to_open
+    from mlproject.tracking.ui_address import compare_address, how_to_open
 
     uri = mlflow.get_tracking_uri()
     run_ids = [run_id for run_id, _ in previous_children(study_id).values()]

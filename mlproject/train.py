@@ -10,7 +10,7 @@ login or the permission or cannot be reached (docs/server.md); 1 a failure durin
 run ends FAILED, tag `failure_reason`); 128 + the signal's number (130 Ctrl-C, 143 SIGTERM) when a
 signal stopped training after a checkpoint (the run ends KILLED, tag `resume_with` holds the command
 that continues it); 3 when training ended but the tracking server stayed unreachable, so part of the
-run waits in a file for `python -m mlproject.deliver` (the message names it). With --nproc-per-node above
+run waits in a file for `python -m mlproject.tracking.undelivered` (the message names it). With --nproc-per-node above
 1 the exit code is torchrun's (1 for any of the above but 0); the run's status and tags say which it was.
 """
 
@@ -30,12 +30,12 @@ from pathlib import Path
 from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
 from text2sign.data import DataError, check_corpus
-from text2sign.distributed import World, join_world, launched_by_torchrun, leave_world
+from text2sign.training.distributed import World, join_world, launched_by_torchrun, leave_world
 
-from mlproject.access import reports_access_errors
 from mlproject.cli import RUN_ID, flag, non_negative_int
-from mlproject.graceful_stop import GracefulStop
-from mlproject.resolve import resolve_config, run_name
+from mlproject.config_from_params import resolve_config, run_name
+from mlproject.scheduling.graceful_stop import GracefulStop
+from mlproject.tracking.server_errors import reports_access_errors
 
 DEFAULT_EXPERIMENT = "text2sign-ablations"
 # At the end, how long to keep retrying a tracking server that is down before saving what it has not
@@ -120,7 +120,7 @@ def _find_checkpoint(resume: str, workdir: Path) -> tuple[Path, str | None]:
     if RUN_ID.match(resume):
         from mlflow.tracking import MlflowClient
 
-        from mlproject.runs import get_run, latest_run_checkpoint
+        from mlproject.tracking.runs import get_run, latest_run_checkpoint
 
         client = MlflowClient()
         get_run(client, resume)
@@ -139,7 +139,7 @@ def _find_checkpoint(resume: str, workdir: Path) -> tuple[Path, str | None]:
 def register_after_training(run_id: str, result, run_dir: Path, ablation: str, tracker) -> dict[str, str]:
     """Register the checkpoint with the best val/loss as model `text2sign`, alias `best-<ablation>`; returns
     the tags it gave the run (where the model is, or why registering failed)."""
-    from mlproject.registry import REGISTERED_MODEL, register_best_checkpoint
+    from mlproject.registry.generator_registry import REGISTERED_MODEL, register_best_checkpoint
 
     checkpoint = result.best_checkpoint or result.last_checkpoint
     try:
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if processes > 1 and not launched_by_torchrun():
         return launch_with_torchrun(processes, sys.argv[1:] if argv is None else argv)
 
-    from mlproject.tracker import fail_fast_http
+    from mlproject.tracking.tracker import fail_fast_http
 
     fail_fast_http()
     world = join_world()
@@ -240,8 +240,8 @@ def launch_with_torchrun(processes: int, argv: list[str]) -> int:
 
 def _train_other_rank(args: argparse.Namespace, config: Config, world: World, workdir: Path) -> int:
     """A rank other than 0: it trains its share and talks to no MLflow run; rank 0 tracks for all."""
-    from text2sign.failures import TrainingFailure
-    from text2sign.trainer import train
+    from text2sign.training.failures import TrainingFailure
+    from text2sign.training.trainer import train
 
     os.environ.pop("MLFLOW_RUN_ID", None)  # nothing in this process may attach to the run (and end it)
     resume_path = _find_checkpoint(args.resume, workdir)[0] if args.resume else None
@@ -271,8 +271,8 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
 
     import mlflow
 
-    from mlproject.tracker import MLflowTracker
-    from text2sign.failures import ProcessLost, TrainingFailure
+    from mlproject.tracking.tracker import MLflowTracker
+    from text2sign.training.failures import ProcessLost, TrainingFailure
 
     name = run_name(args.ablation, args.scale, seed)
     active = _open_run(args, name, resume_run)
@@ -314,7 +314,7 @@ def _tag_run(args: argparse.Namespace, config: Config, seed: int, name: str, tra
     """Tag the run with what it is and its description so far; returns those tags and the ablation's summary,
     from which the description is written again when training ends."""
     from ablations import ablation_summary
-    from mlproject import descriptions
+    from mlproject.tracking import descriptions
 
     run_tags = _run_tags(args, config, seed, name)
     summary = ablation_summary(args.ablation)
@@ -326,8 +326,8 @@ def _train_until_stopped(config: Config, run_dir: Path, tracker, resume_path: Pa
                          world: World, after_lost_process: contextlib.ExitStack):
     """Train, a stop signal deferred to the trainer's next checkpoint; a stop it honoured raises KeyboardInterrupt,
     so the run ends as an immediate stop ends it."""
-    from text2sign.failures import ProcessLost
-    from text2sign.trainer import train
+    from text2sign.training.failures import ProcessLost
+    from text2sign.training.trainer import train
 
     with stop.polled():
         try:
@@ -372,7 +372,7 @@ def _open_run(args: argparse.Namespace, name: str, resume_run: str | None):
     """The MLflow run this training logs to: a new one, or the resumed one (with system metrics on)."""
     import mlflow
 
-    from mlproject.experiment import start_run
+    from mlproject.tracking.experiment import start_run
 
     launched_run = os.environ.get("MLFLOW_RUN_ID")  # set when `mlflow run` created the run for us
     if resume_run and launched_run and launched_run != resume_run:
@@ -406,7 +406,7 @@ def _run_tags(args: argparse.Namespace, config: Config, seed: int, name: str) ->
 def _after_training(args: argparse.Namespace, run_id: str, result, run_dir: Path, tracker, run_tags: dict[str, str],
                     summary: str, register: bool, run_evaluation: bool) -> None:
     """Describe the finished run, register and evaluate it, and log every metric it has as a CSV."""
-    from mlproject import descriptions
+    from mlproject.tracking import descriptions
 
     metrics_so_far = {key: value for _, key, value in tracker.history}  # by step: the last value wins
     tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})

@@ -23,11 +23,11 @@ from text2sign.data import DataError, check_corpus, has_glosses
 from text2sign.data.real import corpus_has_keypoints
 from text2sign.data.spec import parse_data_spec
 
-from mlproject.access import reports_access_errors
 from mlproject.cli import non_negative_int
+from mlproject.tracking.server_errors import reports_access_errors
 
 if TYPE_CHECKING:  # for the annotations: evaluation's modules are imported once the arguments are parsed
-    from evaluation.train_recognizer import RecognizerSettings
+    from evaluation.judge.training import RecognizerSettings
 
 EXPERIMENT = "text2sign-recognizers"
 
@@ -60,8 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def checked_inputs(args: argparse.Namespace) -> tuple[int, RecognizerSettings, DataConfig, str]:
     """The seed, the scale's settings, the judge's corpus and what the judge will read (`judge_reads`), before
     anything is tracked; ConfigError or DataError with what to change."""
-    from evaluation.recognizer import judge_reads
-    from evaluation.train_recognizer import RECOGNIZER_SCALES, recognizer_data_config
+    from evaluation.judge.recognizer import judge_reads
+    from evaluation.judge.training import RECOGNIZER_SCALES, recognizer_data_config
 
     if args.scale not in RECOGNIZER_SCALES:
         raise ConfigError(f"scale: unknown scale {args.scale!r}. Known scales: {', '.join(RECOGNIZER_SCALES)}.")
@@ -88,10 +88,10 @@ def train_and_register(args: argparse.Namespace, seed: int, settings: Recognizer
     """Train the judge in an MLflow run that logs its settings and scores, and register it."""
     import mlflow
 
-    from evaluation.train_recognizer import settings_as_params, train_recognizer
-    from mlproject.experiment import start_run
-    from mlproject.recognizer_registry import recognizer_model_name, register_recognizer
-    from mlproject.tracker import MLflowTracker
+    from evaluation.judge.training import settings_as_params, train_recognizer
+    from mlproject.registry.recognizer_registry import recognizer_model_name, register_recognizer
+    from mlproject.tracking.experiment import start_run
+    from mlproject.tracking.tracker import MLflowTracker
     from text2sign.hardware import pick_device
 
     active = start_run(args.experiment, EXPERIMENT)

@@ -83,7 +83,7 @@ def user_env(folder: Path, uri: str, user: str, password: str) -> dict[str, str]
     env = subprocess_env(folder)
     env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password,
                 # On a loaded test machine one server worker can take longer than the 20 s a training process
-                # waits by default (mlproject.tracker.FAIL_FAST_HTTP) before it calls the server unreachable.
+                # waits by default (mlproject.tracking.tracker.FAIL_FAST_HTTP) before it calls the server unreachable.
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "120"})
     return env
 

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.rest_utils import verify_rest_response
 
 from mlproject import train
-from mlproject.access import explain, reports_access_errors
+from mlproject.tracking.server_errors import explain, reports_access_errors
 from tests.helpers import free_port
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from evaluation.analysis import (
+from evaluation.study_analysis.comparison import (
     SINGLE_SEED_LINE,
     check_expectations,
     compare,
@@ -18,8 +18,8 @@ from evaluation.analysis import (
     to_markdown,
     wide_table,
 )
-from evaluation.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
-from evaluation.report import REPORT_NAME, write_report
+from evaluation.study_analysis.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
+from evaluation.study_analysis.report import REPORT_NAME, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAN = math.nan

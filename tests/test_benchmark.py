@@ -10,9 +10,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
 from tests.helpers import REPO, mlflow_cli, subprocess_env
-from text2sign.benchmark import diffusers_unet_like, peak_flops
+from mlproject.benchmark import diffusers_unet_like, peak_flops
 from text2sign.models import UNet3D
 
 
@@ -30,9 +30,9 @@ def test_diffusers_unet_is_built_to_our_parameter_count_within_ten_percent(scale
 
 
 def test_the_benchmark_trains_by_the_trainers_step_with_caption_dropout_and_the_lr_schedule():
-    from text2sign.benchmark import SpanClock, TextTable, _loader, bench_training, train_steps
+    from mlproject.benchmark import SpanClock, TextTable, _loader, bench_training, train_steps
     from text2sign.data import build_dataset
-    from text2sign.optimization import warmup_cosine
+    from text2sign.training.optimization import warmup_cosine
 
     class RecordingTable(TextTable):
         def __call__(self, texts):
@@ -111,7 +111,7 @@ def test_bad_bench_input_is_a_usage_error_naming_the_fix(tmp_path, args, message
 def test_switches_none_measures_no_switch_and_all_measures_every_one():
     # "none" maps to an empty list, which once read as "not given" and fell through to the comma split.
     from mlproject.bench import parse_switches
-    from text2sign.benchmark import SWITCH_KEYS
+    from mlproject.benchmark import SWITCH_KEYS
 
     assert parse_switches("none", SWITCH_KEYS) == []
     assert parse_switches("all", SWITCH_KEYS) == list(SWITCH_KEYS)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ablations import known_ablations, load_ablation
-from mlproject.resolve import resolve_config, run_name
+from mlproject.config_from_params import resolve_config, run_name
 from text2sign.config import Config, ConfigError, apply_overrides, flatten, from_dict, parse_overrides, to_json, validate
 from text2sign.scales import SCALES
 
@@ -35,7 +35,7 @@ def test_full_scale_matches_the_study_settings():
 
 
 def test_medium_scale_has_small_clips_and_network_and_trains_sixteen_times_as_long_on_varied_signers():
-    from text2sign.trainer import total_steps
+    from text2sign.training.trainer import total_steps
 
     small, medium = resolve_config("baseline", "small"), resolve_config("baseline", "medium")
     assert medium.data.image_size == small.data.image_size and medium.data.num_frames == small.data.num_frames

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from mlproject.recognizer_registry import recognizer_model_name
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
+from mlproject.registry.recognizer_registry import recognizer_model_name
 from tests.corpus_builders import clip_frames, make_folder, make_how2sign, make_phoenix, write_mp4, write_png_folder
 from tests.helpers import REPO, subprocess_env
 from text2sign.config import ConfigError, DataConfig
@@ -27,8 +27,8 @@ from text2sign.data import video_io
 from text2sign.data.clip_cache import ClipCache
 from text2sign.data.frames import fit_square, sample_indices
 from text2sign.data.spec import DataSpec, parse_data_spec
-from text2sign.tracking import MemoryTracker
-from text2sign.trainer import train
+from text2sign.training.reporting import MemoryTracker
+from text2sign.training.trainer import train
 
 H2S_TRAIN = Path("train_rgb_front_clips") / "raw_videos"
 PHOENIX_TABLE = Path("annotations") / "manual"
@@ -453,7 +453,7 @@ def test_tiny_run_trains_on_phoenix_frames(phoenix, tmp_path):
 
 
 def test_tiny_run_trains_on_how2sign_clips_and_evaluates_without_back_translation(how2sign, tmp_path):
-    from evaluation.evaluate import EvalSettings, Judges, evaluate_model
+    from evaluation.evaluate_model import EvalSettings, Judges, evaluate_model
     from text2sign.checkpoint import load_checkpoint
     from text2sign.diffusion import GaussianDiffusion
     from text2sign.pipeline import TextToSign
@@ -470,8 +470,8 @@ def test_tiny_run_trains_on_how2sign_clips_and_evaluates_without_back_translatio
 
 
 def test_recognizer_trains_on_phoenix_without_keypoints_and_pose_is_skipped_with_a_status(phoenix, tmp_path):
-    from evaluation.evaluate import EvalSettings, Judges, evaluate_model
-    from evaluation.train_recognizer import train_recognizer
+    from evaluation.evaluate_model import EvalSettings, Judges, evaluate_model
+    from evaluation.judge.training import train_recognizer
     from text2sign.checkpoint import load_checkpoint
     from text2sign.diffusion import GaussianDiffusion
     from text2sign.pipeline import TextToSign

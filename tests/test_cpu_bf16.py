@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mlproject.config_from_params import resolve_config
 from text2sign import hardware
 from text2sign.config import ConfigError, TrainConfig
 from text2sign.models import UNet3D
 from text2sign.scales import scale_overrides
-from mlproject.resolve import resolve_config
 
 CPU = torch.device("cpu")
 

@@ -12,14 +12,14 @@ import psutil
 import pytest
 import torch
 
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
 from tests.helpers import REPO, module_folder, subprocess_env
 from text2sign.checkpoint import load_checkpoint
 from text2sign.config import ConfigError
 from text2sign.diffusion import GaussianDiffusion
-from text2sign.distributed import World, rank_order
-from text2sign.tracking import MemoryTracker
-from text2sign.trainer import draw_step, train
+from text2sign.training.distributed import World, rank_order
+from text2sign.training.reporting import MemoryTracker
+from text2sign.training.trainer import draw_step, train
 
 # 8 steps an epoch of 2 x 2 clips, 3 epochs, a checkpoint after each.
 OVERRIDES = "train.batch_size=2 train.grad_accum=2 data.train_size=32 train.epochs=3 train.num_sample_prompts=0"

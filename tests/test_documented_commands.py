@@ -28,7 +28,7 @@ from mlflow.tracking import MlflowClient
 from tests.corpus_builders import make_phoenix
 from tests.how2sign_fixtures import make_how2sign_keypoints
 from tests.helpers import REPO, free_port, stop_process_group, subprocess_env
-from text2sign.benchmark import SWITCH_KEYS
+from mlproject.benchmark import SWITCH_KEYS
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
 from tests.corpus_builders import make_folder, make_phoenix
 from tests.how2sign_fixtures import make_how2sign_keypoints
 from tests.test_documented_commands import documented_commands

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from text2sign.ema import ema_decay, update_ema
+from text2sign.training.ema import ema_decay, update_ema
 
 
 def make_pair():

@@ -1,4 +1,4 @@
-"""One experiment per run, by one rule (mlproject/experiment.py), and every experiment we use opens in the UI
+"""One experiment per run, by one rule (mlproject/tracking/experiment.py), and every experiment we use opens in the UI
 on its training runs; end to end, a study launched by `mlflow run --experiment-name` keeps its children."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlproject.experiment import KIND_TAG, MODEL_TRAINING_KIND, start_run
+from mlproject.tracking.experiment import KIND_TAG, MODEL_TRAINING_KIND, start_run
 from tests.helpers import REPO, mlflow_cli, subprocess_env
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.frechet import frechet_distance, frechet_distance_features, gaussian_stats
+from evaluation.metrics.frechet import frechet_distance, frechet_distance_features, gaussian_stats
 
 
 def test_identical_feature_sets_are_at_distance_zero():

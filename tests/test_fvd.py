@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.frechet import frechet_distance_features
-from evaluation.fvd import (
+from evaluation.metrics.frechet import frechet_distance_features
+from evaluation.metrics.fvd import (
     frame_repeats, frames_convention, full_float32, i3d_logits, prepare_clips, real_floor, score_fvd,
     uint8_to_unit_range,
 )
-from evaluation.i3d import I3D_FRAME_SIZE, MaxPool3dSame, same_padding
-from evaluation.i3d_weights import TENSOR_COUNT, find_i3d_checkpoint, load_i3d, read_checkpoint
-from evaluation.tf_resize import resize_bilinear_tf1
-from evaluation.weights import PretrainedWeightsMissing
+from evaluation.metrics.i3d import I3D_FRAME_SIZE, MaxPool3dSame, same_padding
+from evaluation.metrics.i3d_weights import TENSOR_COUNT, find_i3d_checkpoint, load_i3d, read_checkpoint
+from evaluation.metrics.tf_resize import resize_bilinear_tf1
+from evaluation.metrics.weights import PretrainedWeightsMissing
 from text2sign.config import DataConfig
 from text2sign.data import build_dataset
 

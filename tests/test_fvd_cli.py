@@ -1,4 +1,4 @@
-"""`python -m evaluation.fvd REAL FAKE`: anyone's videos in, the FVD and its conventions out, or a clear error."""
+"""`python -m evaluation.metrics.fvd REAL FAKE`: anyone's videos in, the FVD and its conventions out, or a clear error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from evaluation.fvd.cli import main
+from evaluation.metrics.fvd.cli import main
 from tests.corpus_builders import clip_frames, write_mp4
 from tests.helpers import REPO
 
@@ -21,7 +21,7 @@ def clips(count: int, frames: int = 9, size: int = 8, seed: int = 0) -> np.ndarr
 def test_fvd_of_two_npz_sets_prints_the_value_and_its_conventions(tmp_path):
     np.savez(tmp_path / "real.npz", videos=clips(2, seed=0))
     np.save(tmp_path / "fake.npy", clips(2, seed=10))
-    out = subprocess.run([sys.executable, "-m", "evaluation.fvd", str(tmp_path / "real.npz"), str(tmp_path / "fake.npy")],
+    out = subprocess.run([sys.executable, "-m", "evaluation.metrics.fvd", str(tmp_path / "real.npz"), str(tmp_path / "fake.npy")],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     first, *conventions = out.stdout.splitlines()
@@ -33,7 +33,7 @@ def test_fvd_of_two_npz_sets_prints_the_value_and_its_conventions(tmp_path):
 
 
 def test_a_folder_of_videos_is_read_frame_for_frame(tmp_path):
-    from evaluation.fvd.cli import read_video_set
+    from evaluation.metrics.fvd.cli import read_video_set
 
     for i, clip in enumerate(clips(3, frames=5, size=16)):
         write_mp4(tmp_path / f"clip{i}.mp4", clip)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mlproject.graceful_stop import GracefulStop
+from mlproject.scheduling.graceful_stop import GracefulStop
 
 
 def send(signum: int) -> None:

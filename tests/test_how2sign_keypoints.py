@@ -18,7 +18,7 @@ from tests.how2sign_fixtures import (dot_centre, frame_file, make_how2sign_keypo
 from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data import DataError, build_dataset, collate
-from text2sign.data import inspect as inspect_module
+from text2sign.data import corpus_inspection
 from text2sign.data import openpose
 from text2sign.data.__main__ import main as data_main
 from text2sign.data.how2sign import has_keypoints
@@ -203,7 +203,7 @@ def test_changed_json_invalidates_the_cached_keypoints(corpus_root, tmp_path):
 
 def test_inspect_reports_keypoint_coverage_per_split_and_says_when_it_samples(corpus_root, capsys, monkeypatch):
     write_frame(keypoint_folder(corpus_root, "val", 0), 0, [])  # one of val's 8 frames without anybody
-    monkeypatch.setattr(inspect_module, "KEYPOINT_SAMPLE", 2)
+    monkeypatch.setattr(corpus_inspection, "KEYPOINT_SAMPLE", 2)
     assert data_main(["inspect", f"how2sign:{corpus_root}"]) == 0
     lines = capsys.readouterr().out.splitlines()
     # Of the 21 right-hand points found per frame, the fingertip beyond the square is cut: 1 of 21, 4.8%.

@@ -17,7 +17,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from mlproject.runs import latest_run_checkpoint
+from mlproject.tracking.runs import latest_run_checkpoint
 from tests.helpers import REPO, subprocess_env
 from text2sign.checkpoint import checkpoint_name, load_checkpoint, save_checkpoint
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from evaluation.text_metrics import word_error_rate
+from evaluation.metrics.text_metrics import word_error_rate
 from tests.helpers import REPO, mlflow_cli, module_folder, subprocess_env
 
 pytestmark = pytest.mark.slow

@@ -194,7 +194,7 @@ def test_resume_from_run_id_continues_the_same_mlflow_run(tmp_path):
 def test_a_run_that_loses_the_race_to_create_the_experiment_still_lands_in_it(in_tmp, monkeypatch):
     from mlflow.tracking._tracking_service.client import TrackingServiceClient
 
-    from mlproject.tracker import FAIL_FAST_HTTP
+    from mlproject.tracking.tracker import FAIL_FAST_HTTP
     from mlproject.train import main
 
     uri = f"sqlite:///{in_tmp / 'mlflow.db'}"

@@ -15,9 +15,9 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from mlproject.integrity import TamperedModelError, sha256_of
-from mlproject.registry import REGISTERED_MODEL, register_best_checkpoint
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
+from mlproject.registry.generator_registry import REGISTERED_MODEL, register_best_checkpoint
+from mlproject.registry.integrity import TamperedModelError, sha256_of
 from text2sign.checkpoint import CheckpointError, save_checkpoint
 from text2sign.config import to_json
 from text2sign.pipeline import TextToSign
@@ -91,3 +91,24 @@ def test_a_weights_file_carrying_pickled_code_is_refused_even_with_a_matching_ch
     with pytest.raises(CheckpointError, match="weights_only"):
         mlflow.pyfunc.load_model(str(registered))
     assert not marker.exists()
+
+
+def test_a_version_logged_before_the_registry_package_still_loads(registered):
+    """A version's code is stored with it: versions logged before `mlproject/registry/` existed import the
+    checksum from `mlproject.integrity`, which must keep answering."""
+    (code,) = registered.rglob("generator_model.py")
+    stored = code.read_text()
+    assert "from mlproject.registry.integrity import check_unchanged" in stored
+    code.write_text(stored.replace("from mlproject.registry.integrity import", "from mlproject.integrity import"))
+    out = mlflow.pyfunc.load_model(str(registered)).predict(pd.DataFrame({"text": ["hello"]}), params={"steps": 2})
+    assert json.loads(out["shape"][0]) == [4, 16, 16, 3]
+
+
+def test_the_names_that_earlier_recognizer_versions_import_still_resolve():
+    """The stored code of recognizers logged before `evaluation/judge/` imports `evaluation.recognizer`."""
+    from evaluation.judge.recognizer import SignRecognizer
+    from evaluation.recognizer import SignRecognizer as earlier
+    from mlproject.integrity import check_unchanged as earlier_check
+    from mlproject.registry.integrity import check_unchanged
+
+    assert earlier is SignRecognizer and earlier_check is check_unchanged

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from text2sign.optimization import step_optimizer, warmup_cosine, warmup_cosine_schedule
+from text2sign.training.optimization import step_optimizer, warmup_cosine, warmup_cosine_schedule
 
 
 @pytest.mark.parametrize("total", [1, 7, 40, 333])

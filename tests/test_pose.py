@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.pose import dtw_mean_joint_error, frame_distances, mean_joint_error
+from evaluation.metrics.pose import dtw_mean_joint_error, frame_distances, mean_joint_error
 
 
 def _walk(frames: int = 12, joints: int = 5, seed: int = 0) -> np.ndarray:

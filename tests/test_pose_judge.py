@@ -15,8 +15,8 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from evaluation.recognizer import SignRecognizer
-from evaluation.train_recognizer import score_on_videos, train_recognizer
+from evaluation.judge.recognizer import SignRecognizer
+from evaluation.judge.training import score_on_videos, train_recognizer
 from tests.corpus_builders import make_how2sign
 from tests.helpers import subprocess_env
 from tests.how2sign_fixtures import make_how2sign_keypoints
@@ -120,7 +120,7 @@ def test_the_registry_saves_a_pose_only_judge_and_evaluate_loads_it_for_its_corp
     pose_run, how2sign_data, tracking_store, monkeypatch, tmp_path
 ):
     from mlproject.evaluate import FVD_SWITCH, build_judges
-    from mlproject.recognizer_registry import load_recognizer_for, recognizer_model_name, register_recognizer
+    from mlproject.registry.recognizer_registry import load_recognizer_for, recognizer_model_name, register_recognizer
 
     model, metrics, _ = pose_run
     with mlflow.start_run(experiment_id=tracking_store):

@@ -8,16 +8,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
 from tests.corpus_builders import make_folder
 from tests.test_unet3d import CONTEXT_DIM, TINY, make_inputs, make_model
-from text2sign.config import ConfigError
 from text2sign import skeleton
+from text2sign.config import ConfigError
 from text2sign.data.render import DEFAULT_APPEARANCE, NECK, UNIT, render
 from text2sign.models import UNet3D
 from text2sign.models.pose_plan import PosePlanner, pose_maps
-from text2sign.tracking import MemoryTracker
-from text2sign.trainer import pose_plan_training, train
+from text2sign.training.reporting import MemoryTracker
+from text2sign.training.trainer import pose_plan_training, train
 
 POSE_TINY = dataclasses.replace(TINY, pose_plan=True, pose_plan_width=16, pose_plan_depth=1)
 K = skeleton.NUM_POINTS
@@ -239,8 +239,8 @@ def test_plan_first_leaves_no_gradient_for_the_first_video_step_to_add_to():
     # The video training accumulates into .grad: a planner gradient left from the last planner-only step was
     # once added to the first video step's own (and counted in its clipped norm).
     from text2sign.data import build_dataset
-    from text2sign.plan_first import plan_poses_first
-    from text2sign.training_state import build_models
+    from text2sign.training.planner_first import plan_poses_first
+    from text2sign.training.state import build_models
 
     config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true model.pose_plan_steps=2 model.pose_plan_batch=2")
     model, ema_model = build_models(config, torch.device("cpu"))
@@ -250,8 +250,8 @@ def test_plan_first_leaves_no_gradient_for_the_first_video_step_to_add_to():
 
 def test_plan_first_teaches_the_planner_alone_and_starts_the_ema_from_it():
     from text2sign.data import build_dataset
-    from text2sign.plan_first import plan_poses_first
-    from text2sign.training_state import build_models
+    from text2sign.training.planner_first import plan_poses_first
+    from text2sign.training.state import build_models
 
     config = resolve_config("baseline", "tiny", overrides="model.pose_plan=true model.pose_plan_steps=60 model.pose_plan_batch=8")
     model, ema_model = build_models(config, torch.device("cpu"))
@@ -275,8 +275,8 @@ def test_plan_first_teaches_the_planner_alone_and_starts_the_ema_from_it():
 def test_generation_can_draw_given_skeletons_and_evaluation_reads_them_as_the_true_pose_reading(tmp_path):
     import math
 
-    from evaluation.evaluate import EvalSettings, Judges, evaluate_model
-    from evaluation.train_recognizer import train_recognizer
+    from evaluation.evaluate_model import EvalSettings, Judges, evaluate_model
+    from evaluation.judge.training import train_recognizer
     from text2sign.checkpoint import load_checkpoint
     from text2sign.data import build_dataset
     from text2sign.diffusion import GaussianDiffusion

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.pose_steering import pose_steering
+from evaluation.metrics.pose_steering import pose_steering
 from text2sign import skeleton
 from text2sign.data.render import DEFAULT_APPEARANCE, render
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
 from tests.corpus_builders import make_folder, make_phoenix, write_png_folder
 from tests.how2sign_fixtures import make_how2sign_keypoints
 from text2sign import skeleton
 from text2sign.data.render import DEFAULT_APPEARANCE, render
-from text2sign.tracking import MemoryTracker
-from text2sign.trainer import train
+from text2sign.training.reporting import MemoryTracker
+from text2sign.training.trainer import train
 
 pytestmark = pytest.mark.slow
 SIZES = {"train": 4, "val": 2, "test": 2}
@@ -28,8 +28,8 @@ POSE_FIGURES = ("eval/pose_plan_dtw_mje", "eval/pose_plan_steer_gap", "eval/pose
 def train_and_judge(spec: str, tmp_path: Path) -> tuple[MemoryTracker, dict[str, float], dict[str, str]]:
     """A tiny run with the plan on (by default: the corpus has keypoints), then its evaluation with a judge
     trained on the same corpus."""
-    from evaluation.evaluate import EvalSettings, Judges, evaluate_model
-    from evaluation.train_recognizer import train_recognizer
+    from evaluation.evaluate_model import EvalSettings, Judges, evaluate_model
+    from evaluation.judge.training import train_recognizer
     from text2sign.checkpoint import load_checkpoint
     from text2sign.diffusion import GaussianDiffusion
     from text2sign.pipeline import TextToSign

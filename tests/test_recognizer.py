@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from evaluation.recognizer import SignRecognizer
-from evaluation.train_recognizer import recognizer_data_config, shift_augment, train_recognizer
+from evaluation.judge.recognizer import SignRecognizer
+from evaluation.judge.training import recognizer_data_config, shift_augment, train_recognizer
 
 VOCABULARY = ("A", "B", "C")
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.evaluate import steering_count
-from evaluation.plots import plot_guidance_sweep
-from evaluation.steering import condition_texts, guidance_sweep, paired_gap_ci95, score_steering, shuffled_texts
+from evaluation.evaluate_model import steering_count
+from evaluation.metrics.steering import condition_texts, guidance_sweep, paired_gap_ci95, score_steering, shuffled_texts
+from evaluation.study_analysis.plots import plot_guidance_sweep
 
 # Texts and their glosses; the fake models below "sign" a text by encoding its glosses into a video.
 LEXICON = {f"text {i}": [f"G{i}", f"H{i}", f"K{i}", "END"] for i in range(12)}

@@ -9,9 +9,9 @@ import types
 import pytest
 import torch
 
-from evaluation.lpips_metric import lpips_per_video
-from evaluation.stlpips_metric import build_stlpips, find_stlpips_weights
-from evaluation.weights import PretrainedWeightsMissing
+from evaluation.metrics.lpips_metric import lpips_per_video
+from evaluation.metrics.stlpips_metric import build_stlpips, find_stlpips_weights
+from evaluation.metrics.weights import PretrainedWeightsMissing
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mlproject import slurm
+from mlproject.scheduling import slurm
 from tests.helpers import REPO, module_folder, subprocess_env
 
 

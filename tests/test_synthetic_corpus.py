@@ -349,8 +349,8 @@ def test_signer_variation_is_checked_and_named_in_the_split_digest(tmp_path):
 def test_evaluation_asked_for_more_videos_than_the_test_split_draws_more_test_sentences_keeping_the_first():
     # Corpus BLEU-4 on a few short sentences hangs on one or two 4-gram matches; a run's test split can be
     # widened at evaluation without retraining, and the clips it was evaluated on before stay in the set.
-    from evaluation.evaluate import EvalSettings, Judges, evaluate_model
-    from mlproject.resolve import resolve_config
+    from evaluation.evaluate_model import EvalSettings, Judges, evaluate_model
+    from mlproject.config_from_params import resolve_config
     from text2sign.data import build_dataset
     from text2sign.diffusion import GaussianDiffusion
     from text2sign.pipeline import TextToSign

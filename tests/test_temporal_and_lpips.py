@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluation.lpips_metric import ALEXNET_FILE, build_lpips, find_alexnet_weights, lpips_per_video
-from evaluation.temporal import ssim, temporal_consistency
-from evaluation.weights import PretrainedWeightsMissing
+from evaluation.metrics.lpips_metric import ALEXNET_FILE, build_lpips, find_alexnet_weights, lpips_per_video
+from evaluation.metrics.temporal import ssim, temporal_consistency
+from evaluation.metrics.weights import PretrainedWeightsMissing
 
 
 def test_ssim_of_an_image_with_itself_is_one_and_drops_with_noise():

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from evaluation.text_metrics import bleu4, edit_distance, word_error_rate
+from evaluation.metrics.text_metrics import bleu4, edit_distance, word_error_rate
 
 
 def test_edit_distance_counts_substitutions_insertions_and_deletions():

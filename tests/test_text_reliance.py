@@ -7,7 +7,7 @@ import torch
 
 from text2sign.config import DiffusionConfig
 from text2sign.diffusion import GaussianDiffusion
-from text2sign.text_reliance import losses_under_captions, shuffled_texts
+from text2sign.training.text_loss_gap import losses_under_captions, shuffled_texts
 
 CLIPS = 4
 DIFFUSION = GaussianDiffusion(DiffusionConfig(prediction_type="v_prediction"))

@@ -1,6 +1,6 @@
 """A tracking store that is unavailable for a while costs no metric: the tracker holds what it could not
 deliver, delivers it in order when the store is back, and reports the gap; what never got through is saved
-to a file that `mlproject.deliver` uploads. A resumed run never logs a step twice."""
+to a file that `mlproject.tracking.undelivered` uploads. A resumed run never logs a step twice."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
 from mlflow.tracking import MlflowClient
 
-from mlproject import deliver
-from mlproject.tracker import MLflowTracker, is_unavailable
+from mlproject.tracking import undelivered
+from mlproject.tracking.tracker import MLflowTracker, is_unavailable
 
 
 class FlakyClient:
@@ -99,7 +99,7 @@ def test_a_request_the_store_refuses_is_raised_not_retried(store):
     assert steps(client, run_id, "train/loss") == [1]
 
 
-def test_a_store_down_at_the_end_leaves_a_file_that_deliver_uploads(store, capsys, monkeypatch):
+def test_a_store_down_at_the_end_leaves_a_file_that_undelivered_uploads(store, capsys, monkeypatch):
     folder, client, experiment = store
     run_id = client.create_run(experiment).info.run_id
     checkpoint = folder / "step_00000002.pt"
@@ -114,12 +114,12 @@ def test_a_store_down_at_the_end_leaves_a_file_that_deliver_uploads(store, capsy
     assert not tracker.finish(wait_s=0.3, undelivered_path=saved, status="FINISHED")
     err = capsys.readouterr().err
     assert "2 metric values, 1 artifact, the tags, the final status (FINISHED) could not be delivered" in err
-    assert f"python -m mlproject.deliver {saved}" in err
+    assert f"python -m mlproject.tracking.undelivered {saved}" in err
     assert json.loads(saved.read_text())["run_id"] == run_id
     assert client.get_run(run_id).info.status == "RUNNING"
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-    assert deliver.main([str(saved)]) == 0
+    assert undelivered.main([str(saved)]) == 0
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["eval/status"] == "skipped"
     assert steps(client, run_id, "train/loss") == [1, 2]

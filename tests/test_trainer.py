@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mlproject.resolve import resolve_config
+from mlproject.config_from_params import resolve_config
 from text2sign.checkpoint import latest_checkpoint, load_checkpoint
-from text2sign.tracking import MemoryTracker
-from text2sign.optimization import warmup_cosine
-from text2sign.trainer import drop_captions, steps_per_epoch, total_steps, train
+from text2sign.training.optimization import warmup_cosine
+from text2sign.training.reporting import MemoryTracker
+from text2sign.training.trainer import drop_captions, steps_per_epoch, total_steps, train
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from mlproject.resolve import resolve_config
-from mlproject.tracker import FAIL_FAST_HTTP
+from mlproject.config_from_params import resolve_config
+from mlproject.tracking.tracker import FAIL_FAST_HTTP
 from mlproject.train import main
 from text2sign.diffusion import GaussianDiffusion
-from text2sign.failures import TrainingDiverged, TrainingOutOfMemory
-from text2sign.tracking import MemoryTracker
-from text2sign.trainer import train
+from text2sign.training.failures import TrainingDiverged, TrainingOutOfMemory
+from text2sign.training.reporting import MemoryTracker
+from text2sign.training.trainer import train
 
 TINY = "train.epochs=3 train.num_sample_prompts=0"  # 4 steps per epoch, a checkpoint after each
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from mlproject.ui_address import compare_address, experiment_address, how_to_open, run_address
+from mlproject.tracking.ui_address import compare_address, experiment_address, how_to_open, run_address
 
 
 def _route_query(address: str) -> dict[str, str]:

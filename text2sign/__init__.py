@@ -1,7 +1,7 @@
 """text2sign: a text-to-sign-language video diffusion model. The library; it knows nothing of MLflow.
 
 Read in this order: config.py (what a run is), data/ (the corpus), text_encoder.py, models/ (the
-network), diffusion.py (the process), ema.py, trainer.py (the loop), pipeline.py (sampling).
+network), diffusion.py (the process), pipeline.py (sampling), training/ (the loop, in training/trainer.py).
 """
 
 __version__ = "0.1.0"

@@ -72,7 +72,7 @@ class ModelConfig:
     pose_plan_depth: int = 2
     pose_plan_weight: float = 1.0
     # Before the video training, the planner trains alone for pose_plan_steps steps of pose_plan_batch captions
-    # at pose_plan_lr (text2sign.plan_first): about a minute on a CPU, and the plan it gives is what sampling reads.
+    # at pose_plan_lr (text2sign.training.planner_first): about a minute on a CPU, and the plan it gives is what sampling reads.
     pose_plan_steps: int = 2000
     pose_plan_batch: int = 32
     pose_plan_lr: float = 1e-3

@@ -92,7 +92,7 @@ class GaussianDiffusion:
     def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator) -> NoiseDraw:
         """The timesteps [B] and the noise `shape` [B, C, T, H, W] of one training batch, in that order, on
         the CPU from a CPU generator: a seed gives the same draws on any device, and a data-parallel
-        rank can draw every micro-batch of a step and keep its own (`text2sign.distributed`)."""
+        rank can draw every micro-batch of a step and keep its own (`text2sign.training.distributed`)."""
         timesteps = torch.randint(0, self.config.num_train_timesteps, (shape[0],), generator=generator)
         return NoiseDraw(timesteps, torch.randn(shape, generator=generator, dtype=torch.float32))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from text2sign.config import ConfigError
 from text2sign.data import extract
-from text2sign.data.inspect import format_reports, inspect_corpus
+from text2sign.data.corpus_inspection import format_reports, inspect_corpus
 from text2sign.data.real import SPLITS, read_index
 from text2sign.data.records import DataError
 from text2sign.data.spec import DataSpec, parse_data_spec

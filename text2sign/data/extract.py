@@ -246,7 +246,7 @@ def _valid(path: Path) -> bool:
 
 def worker_command(python: Path) -> list[str]:
     """How a worker starts. -I (isolated): no PYTHONPATH (the main environment's packages) leaks in, and the
-    script's folder is not put on sys.path, where text2sign/data/inspect.py would shadow the standard library's."""
+    script's folder (text2sign/data/) is not put on sys.path, where its modules could shadow installed ones."""
     return [str(python), "-I", str(_WORKER)]
 
 

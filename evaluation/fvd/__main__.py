@@ -1,6 +1,0 @@
-"""`python -m evaluation.fvd REAL FAKE`: the command lives in `evaluation.fvd.cli`, which imports the metric
-(this package) and is imported by nothing in it, so the two do not import each other."""
-
-from evaluation.fvd.cli import main
-
-raise SystemExit(main())

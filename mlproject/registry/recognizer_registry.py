@@ -1,0 +1,77 @@
+"""The back-translation judge in the MLflow Model Registry: `text2sign-recognizer-<dataset>`.
+
+Each version is tagged with the clip size it reads (`image_size`, `num_frames`), what it reads (`reads`:
+`glosses,keypoints`, `glosses`, or `keypoints` for the pose-only judge of a corpus without glosses) and its
+own error on real test videos (`test_wer`, `test_keypoint_mje`), so `evaluate` picks the newest judge that
+fits the run being judged.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from evaluation.judge.recognizer import SignRecognizer
+from text2sign.config import DataConfig
+from text2sign.data.spec import DataSpec
+
+from mlproject.registry.integrity import SHA256_KEY, sha256_of
+
+# Logged as code, not as a pickled object: loading a version runs this file and unpickles nothing.
+MODEL_CODE = Path(__file__).with_name("recognizer_model.py")
+
+
+def dataset_name(data: DataConfig) -> str:
+    """`synthetic`, or a corpus on disk as its kind and folder name (`phoenix2014t-phoenix-2014-t`):
+    a registry name holds no path characters, and stays the same when the corpus moves."""
+    return DataSpec.from_text(data.name).slug
+
+
+def recognizer_model_name(data: DataConfig) -> str:
+    return f"text2sign-recognizer-{dataset_name(data)}"
+
+
+def train_command(data: DataConfig, scale: str) -> str:
+    return (f"mlflow run . -e train_recognizer -P {shlex.quote('data=' + data.name)} -P scale={scale} --env-manager local "
+            f"--experiment-name text2sign-recognizers")
+
+
+def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: dict[str, float]) -> int:
+    """Log the recognizer to the active run as a pyfunc model and register it; returns the version."""
+    with tempfile.TemporaryDirectory() as folder:
+        weights = Path(folder) / "recognizer.safetensors"
+        recognizer.save(weights)
+        info = mlflow.pyfunc.log_model(
+            name="recognizer", python_model=str(MODEL_CODE), artifacts={"weights": str(weights)},
+            model_config={SHA256_KEY: sha256_of(weights)},
+            registered_model_name=recognizer_model_name(data), pip_requirements=["text2sign"],
+        )
+    version = int(info.registered_model_version)
+    client = MlflowClient()
+    tags = {"image_size": recognizer.spec["image_size"], "num_frames": recognizer.spec["num_frames"],
+            "dataset": data.name, "reads": recognizer.reads,
+            **{k.split("/")[-1]: f"{v:.4f}" for k, v in metrics.items()}}
+    for key, value in tags.items():
+        client.set_model_version_tag(recognizer_model_name(data), str(version), key, str(value))
+    return version
+
+
+def load_recognizer_for(data: DataConfig, scale: str, device: str = "cpu") -> tuple[SignRecognizer | None, str]:
+    """The newest registered recognizer that reads clips of `data`'s size, or None and why not (with the fix)."""
+    client = MlflowClient()
+    name = recognizer_model_name(data)
+    versions = [
+        v for v in client.search_model_versions(f"name='{name}'")
+        if v.tags.get("image_size") == str(data.image_size) and v.tags.get("num_frames") == str(data.num_frames)
+    ]
+    if not versions:
+        return None, (f"no recognizer registered as {name} for {data.image_size}x{data.image_size} clips of "
+                      f"{data.num_frames} frames; train one with: {train_command(data, scale)}")
+    newest = max(versions, key=lambda v: int(v.version))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{newest.version}"))
+    weights = next(local.rglob("recognizer.safetensors"))
+    return SignRecognizer.load(weights).to(device).eval(), f"{name} version {newest.version}"
