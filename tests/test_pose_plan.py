@@ -272,6 +272,39 @@ def test_plan_first_teaches_the_planner_alone_and_starts_the_ema_from_it():
             assert torch.equal(value, unet_before[key]), key
 
 
+def test_the_planner_can_read_more_synthetic_captions_than_the_video_model_trains_on():
+    from text2sign.data import build_dataset
+    from text2sign.training.planner_first import _captions_and_keypoints
+
+    config = resolve_config("baseline", "tiny", overrides="model.pose_plan_captions=40")
+    train_set = build_dataset(config.data, "train")
+    texts, keypoints = _captions_and_keypoints(config, train_set)
+    assert len(texts) == 40 and keypoints.shape[0] == 40
+    assert texts[: len(train_set)] == [train_set[i]["text"] for i in range(len(train_set))]  # the split, then more
+    assert torch.equal(keypoints[3].nan_to_num(), train_set[3]["keypoints"].nan_to_num())
+    assert len(set(texts) - set(texts[: len(train_set)])) > 0
+    fewer = dataclasses.replace(config, model=dataclasses.replace(config.model, pose_plan_captions=8))
+    assert len(_captions_and_keypoints(fewer, train_set)[0]) == len(train_set)  # never fewer than the split's own
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ("model.pose_plan_captions=-1", r"model.pose_plan_captions: -1 is not allowed; it must be 0 \(the training split's captions\) or more"),
+        ("model.pose_plan_captions=64 data.name=folder:{corpus}", "model.pose_plan_captions: 64 is not allowed; it must be 0 for a real corpus"),
+    ],
+)
+def test_more_planner_captions_than_clips_need_the_synthetic_corpus(tmp_path, overrides, message):
+    corpus = make_folder(tmp_path / "clips")
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("pixel_only", "tiny", overrides=overrides.format(corpus=corpus))
+
+
+def test_a_real_corpus_at_medium_reads_its_own_captions_only(tmp_path):
+    corpus = make_folder(tmp_path / "clips")
+    assert resolve_config("pixel_only", "medium", data=f"folder:{corpus}").model.pose_plan_captions == 0
+
+
 def test_generation_can_draw_given_skeletons_and_evaluation_reads_them_as_the_true_pose_reading(tmp_path):
     import math
 

@@ -66,6 +66,12 @@ def test_cached_sample_equals_freshly_rendered_sample():
     assert _same_sample(first, fresh[3])
 
 
+def test_keypoints_drawn_without_the_video_are_the_sample_s_own():
+    corpus = SyntheticSigningCorpus(SMALL, "train", cache=False)
+    for index in range(6):
+        assert torch.equal(corpus.keypoints_of(index).nan_to_num(), corpus[index]["keypoints"].nan_to_num()), index
+
+
 def test_sample_is_identical_in_another_process():
     script = (
         "import hashlib; from text2sign.config import DataConfig; "

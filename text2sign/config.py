@@ -76,6 +76,10 @@ class ModelConfig:
     pose_plan_steps: int = 2000
     pose_plan_batch: int = 32
     pose_plan_lr: float = 1e-3
+    # The captions that first phase reads: the training split's, and on the synthetic corpus more, up to this
+    # many (keypoints only, no video drawn, under a millisecond a clip; 0: the split's alone). A planner that learns a few thousand captions by heart plans new ones badly, one
+    # that has read tens of thousands has learnt how signs follow one another (docs/steering.md).
+    pose_plan_captions: int = 0
 
 
 @dataclass(frozen=True)
@@ -361,6 +365,9 @@ def _check_pose_plan(config: Config, need: Need) -> None:
     need(m.pose_plan_steps >= 0, "model.pose_plan_steps", "0 (no planner-only stage) or more, e.g. 2000")
     need(m.pose_plan_batch >= 1, "model.pose_plan_batch", "at least 1")
     need(m.pose_plan_lr > 0.0, "model.pose_plan_lr", "a positive number, e.g. 1e-3")
+    need(m.pose_plan_captions == 0 or config.data.name == "synthetic", "model.pose_plan_captions",
+         "0 for a real corpus (the planner reads its training split; more captions exist only in the synthetic corpus)")
+    need(m.pose_plan_captions >= 0, "model.pose_plan_captions", "0 (the training split's captions) or more")
 
 
 def _check_diffusion(config: Config, need: Need) -> None:

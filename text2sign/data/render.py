@@ -185,30 +185,48 @@ def render(
     """
     if size < 8 or num_frames < 2:
         raise ValueError(f"need size >= 8 and num_frames >= 2, got size={size}, num_frames={num_frames}")
-    if not glosses:
-        raise ValueError("need at least one gloss to render")
-    signs = [lookup(g) for g in glosses]
-    times = _content_times(signs, appearance.speed, num_frames)
     frame = _Frame(appearance, size)
-
+    dominant, non_dominant = _limbs(glosses, frame, num_frames)
     video = np.repeat(_draw_still_parts(frame, appearance)[:, None], num_frames, axis=1)
     clothing, skin = _colour(appearance.clothing), _colour(appearance.skin)
-    # The dominant hand is the signer's right: mirrored (side -1) onto the viewer's left.
-    dominant = _pose_limbs(_hand_poses(signs, "dominant", times), frame, side=-1)
-    non_dominant = _pose_limbs(_hand_poses(signs, "non_dominant", times), frame, side=1)
     # Arms first, then hands, so a hand in front of the other arm stays visible; dominant on top.
     for limb in (non_dominant, dominant):
         _paint_capsules(video, limb.arm_a, limb.arm_b, limb.arm_radius, _sleeve(clothing), 0.6 * clothing, frame.outline)
     for limb in (non_dominant, dominant):
         _paint_capsules(video, limb.hand_a, limb.hand_b, limb.hand_radius, skin, 0.65 * skin, frame.outline)
 
+    video *= 2.0
+    video -= 1.0
+    return video, _keypoints(frame, dominant, non_dominant, num_frames)
+
+
+def render_keypoints(glosses: Sequence[str], appearance: Appearance, size: int, num_frames: int) -> np.ndarray:
+    """The keypoints `render` returns for the same arguments, without drawing the video (under half the time),
+    for what learns from the motion alone (the pose planner's first phase)."""
+    frame = _Frame(appearance, size)
+    dominant, non_dominant = _limbs(glosses, frame, num_frames)
+    return _keypoints(frame, dominant, non_dominant, num_frames)
+
+
+def _limbs(glosses: Sequence[str], frame: _Frame, num_frames: int) -> tuple[_Limb, _Limb]:
+    """Both arms and hands in every frame: the dominant hand, then the other."""
+    if not glosses:
+        raise ValueError("need at least one gloss to render")
+    signs = [lookup(g) for g in glosses]
+    times = _content_times(signs, frame.appearance.speed, num_frames)
+    # The dominant hand is the signer's right: mirrored (side -1) onto the viewer's left.
+    dominant = _pose_limbs(_hand_poses(signs, "dominant", times), frame, side=-1)
+    non_dominant = _pose_limbs(_hand_poses(signs, "non_dominant", times), frame, side=1)
+    return dominant, non_dominant
+
+
+def _keypoints(frame: _Frame, dominant: _Limb, non_dominant: _Limb, num_frames: int) -> np.ndarray:
+    """[T, K, 2] in [0, 1] image coordinates: head, neck, then each arm's shoulder, elbow, wrist and hand tip."""
     head_and_neck = frame.to_image(np.array([HEAD_CENTRE, (0.0, 0.0)]), side=1)
     keypoints = np.concatenate(
         [np.broadcast_to(head_and_neck, (num_frames, 2, 2)), dominant.joints, non_dominant.joints], axis=1
     )
-    video *= 2.0
-    video -= 1.0
-    return video, (keypoints / size).astype(np.float32)
+    return (keypoints / frame.size).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from text2sign.config import DataConfig
 from text2sign.data.grammar import Sentence, generate_sentence
 from text2sign.data.lexicon import LEXICON
 from text2sign import skeleton
-from text2sign.data.render import Appearance, render, toward_default
+from text2sign.data.render import Appearance, render, render_keypoints, toward_default
 
 SPLITS = ("train", "val", "test")
 # Share of gloss sequences (hash buckets out of 100) in each split.
@@ -88,6 +88,12 @@ class SyntheticSigningCorpus(Dataset):
 
     def appearance_of(self, index: int) -> Appearance:
         return toward_default(Appearance.sample(self._rng(index, stream=1)), self.config.signer_variation)
+
+    def keypoints_of(self, index: int) -> torch.Tensor:
+        """The sample's keypoints [T, 50, 3] without drawing its video."""
+        glosses, c = self._sentences[index].glosses, self.config
+        keypoints = render_keypoints(glosses, self.appearance_of(index), c.image_size, c.num_frames)
+        return torch.from_numpy(skeleton.from_synthetic(keypoints))
 
     def _render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         video, keypoints = render(

@@ -5,18 +5,21 @@ The two stages of a pose-first system are independent in training: the UNet is s
 few hundred thousand weights reading a few hundred numbers per clip, while the UNet reads every pixel: one
 optimizer step of the video model pays for thousands of the planner's. Giving the planner its own steps here
 (`model.pose_plan_steps`, `model.pose_plan_batch`, `model.pose_plan_lr`) costs a minute and makes the plan
-good enough to read; in a 512-step `small` run the planner alone would see 4,096 captions. It keeps
-learning during the video training, from every batch.
+good enough to read; in a 512-step `small` run the planner alone would see 4,096 captions. On the synthetic
+corpus it can read more captions than there are clips to train the video model on (`model.pose_plan_captions`),
+which is what makes it plan new captions well. It keeps learning during the video training, from every batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
 from torch.utils.data import Dataset
 
 from text2sign.config import Config
+from text2sign.data.synthetic import SyntheticSigningCorpus
 from text2sign.pipeline import TextToSign
 from text2sign.training.optimization import step_optimizer, warmup_cosine_schedule
 
@@ -28,7 +31,7 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
     the result. Returns pose_plan/first_loss (the last 10% of its steps) and pose_plan/first_s."""
     planner, mc = model.unet.pose_planner, config.model
     started = time.perf_counter()
-    texts, keypoints = _captions_and_keypoints(train_set)
+    texts, keypoints = _captions_and_keypoints(config, train_set)
     device = next(planner.parameters()).device
     keypoints = keypoints.to(device)
     optimizer = torch.optim.AdamW(planner.parameters(), lr=mc.pose_plan_lr, weight_decay=config.train.weight_decay)
@@ -50,7 +53,13 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
     return {"pose_plan/first_loss": torch.stack(tail).mean().item(), "pose_plan/first_s": time.perf_counter() - started}
 
 
-def _captions_and_keypoints(train_set: Dataset) -> tuple[list[str], torch.Tensor]:
-    """Every training caption and its clip's keypoints [N, T, K, 3]."""
-    samples = [train_set[i] for i in range(len(train_set))]
-    return [s["text"] for s in samples], torch.stack([s["keypoints"] for s in samples])
+def _captions_and_keypoints(config: Config, train_set: Dataset) -> tuple[list[str], torch.Tensor]:
+    """Every training caption and its clip's keypoints [N, T, K, 3]; where `model.pose_plan_captions` asks for
+    more than the split holds, the synthetic corpus's first that many training captions (the split's come first:
+    a sample is fixed by its index), drawn without video."""
+    wanted = config.model.pose_plan_captions
+    if wanted <= len(train_set):
+        samples = [train_set[i] for i in range(len(train_set))]
+        return [s["text"] for s in samples], torch.stack([s["keypoints"] for s in samples])
+    more = SyntheticSigningCorpus(dataclasses.replace(config.data, train_size=wanted), "train", cache=False)
+    return more.texts, torch.stack([more.keypoints_of(i) for i in range(wanted)])
