@@ -44,9 +44,8 @@ from evaluation.metrics.pose_steering import pose_steering
 from evaluation.metrics.steering import guidance_sweep, score_steering
 from evaluation.metrics.temporal import temporal_consistency
 from evaluation.metrics.text_metrics import bleu4, word_error_rate
-from evaluation.settings import EvalSettings
 from text2sign import skeleton
-from text2sign.config import Config
+from text2sign.config import Config, EvalSettings
 from text2sign.data import build_dataset
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.hardware import GIB, autocast_dtype
@@ -167,7 +166,9 @@ def evaluate_model(
     model: TextToSign, diffusion: GaussianDiffusion, config: Config, settings: EvalSettings, judges: Judges,
     device: torch.device, progress: bool = True,
 ) -> EvalResult:
-    """Generate for the test split's texts and compute every available metric on that one set."""
+    """Generate for the test split's texts and compute every available metric on that one set; a setting left
+    None is the run's own (`EvalSettings.for_run`)."""
+    settings = settings.for_run(config)
     test, samples = _test_samples(config, settings)
     texts = [s["text"] for s in samples]
     glosses = [tuple(s["glosses"]) for s in samples]

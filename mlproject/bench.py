@@ -15,7 +15,7 @@ from dataclasses import asdict
 import sys
 from pathlib import Path
 
-from text2sign.config import ConfigError
+from text2sign.config import BenchSettings, ConfigError
 
 from mlproject.cli import flag, non_negative_int
 
@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"text_encoder: got {args.text_encoder!r}, expected config or random.")
         # After the checks that need no PyTorch, so that those errors answer at once.
         from mlproject.config_from_params import resolve_config
-        from mlproject.benchmark import (SWITCH_KEYS, BenchSettings, ablate_switches, format_switches, format_table,
-                                         run_benchmark)
+        from mlproject.benchmark import SWITCH_KEYS, ablate_switches, format_switches, format_table, run_benchmark
 
         # The pixel model: diffusers' UNet is matched to it; the pose plan's planner and skeleton channels have
         # no counterpart there (`-P overrides=model.pose_plan=true` measures ours with them).

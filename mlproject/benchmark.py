@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from text2sign import hardware
-from text2sign.config import Config
+from text2sign.config import BenchSettings, Config
 from text2sign.data import build_dataset, collate
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.models import UNet3D
@@ -63,16 +63,6 @@ DENSE_BF16_PEAK_FLOPS: dict[str, float] = {
     "L4": 121.0e12,
 }
 MINILM_DIM, MINILM_TOKENS = 384, 32
-
-
-@dataclass(frozen=True)
-class BenchSettings:
-    steps: int = 20  # timed optimizer steps per measurement
-    warmup_steps: int = 5
-    sample_videos: int = 4
-    samplers: tuple[tuple[str, int], ...] = (("ddim", 50), ("dpmsolver++", 20))
-    text_encoder: str = "config"  # "config": the run's encoder; "random": a random table of MiniLM's shape
-    seed: int = 0
 
 
 @dataclass

@@ -18,8 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.settings import EvalSettings
-from text2sign.config import ConfigError
+from text2sign.config import DEFAULT_GUIDANCE_SWEEP, ConfigError, EvalSettings
 
 from mlproject.cli import check_run_id, flag, non_negative_int, optional_float
 from mlproject.tracking.server_errors import reports_access_errors
@@ -34,22 +33,13 @@ FVD_SWITCH = "TEXT2SIGN_FVD"
 
 @dataclass(frozen=True)
 class EvaluateRequest:
+    """Which model to evaluate, where, and how strictly; what it generates is `settings`."""
+
     run_id: str = ""
     model_uri: str = ""
-    num_videos: int = 0  # 0: the whole test split
-    sampler: str = ""  # "": the run's own settings
-    steps: int = 0
-    guidance: float | None = None
-    seed: int = 0
-    batch_size: int = 8
+    settings: EvalSettings = EvalSettings()
     strict: bool = False
     device: str = "auto"
-    steering: bool = True
-    steering_videos: int = EvalSettings.steering_videos
-    # None ("auto"): EvalSettings' scales, or 1 alone for a run trained without caption dropout. The
-    # evaluation at the end of training runs none: the sweep generates the test set ~2.5 times over,
-    # a tuning aid for the evaluate entry point rather than a fixed cost on every run of a study.
-    guidance_sweep: tuple[float, ...] | None = ()
     # The entry point stops without a recognizer (back-translation is the point of evaluating);
     # evaluation at the end of training skips those metrics instead, so training never fails for it.
     require_recognizer: bool = True
@@ -73,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
                         help="the steering check on the first N of the evaluated texts; 0 = all of them")
     parser.add_argument("--guidance-sweep", default="auto",
                         help="comma-separated guidance scales to compare; auto: "
-                             f"{','.join(f'{g:g}' for g in EvalSettings.guidance_sweep)} (1 alone for a run trained "
+                             f"{','.join(f'{g:g}' for g in DEFAULT_GUIDANCE_SWEEP)} (1 alone for a run trained "
                              "without caption dropout); none: no sweep")
     args = parser.parse_args(argv)
     if bool(args.run_id) == bool(args.model_uri):
@@ -84,19 +74,19 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
         raise ConfigError(f"sampler: got {args.sampler!r}, expected 'ddim' or 'dpmsolver++'.")
     if args.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device: got {args.device!r}, expected auto, cpu or cuda.")
-    request = EvaluateRequest(
-        run_id=args.run_id, model_uri=args.model_uri, num_videos=non_negative_int("num_videos", args.num_videos),
-        sampler=args.sampler, steps=non_negative_int("steps", args.steps), guidance=optional_float("guidance", args.guidance),
+    settings = EvalSettings(
+        num_videos=non_negative_int("num_videos", args.num_videos) or None, sampler=args.sampler or None,
+        steps=non_negative_int("steps", args.steps) or None, guidance=optional_float("guidance", args.guidance),
         seed=non_negative_int("seed", args.seed), batch_size=non_negative_int("batch_size", args.batch_size),
-        strict=flag("strict", args.strict), device=args.device,
         steering=flag("steering", args.steering), steering_videos=non_negative_int("steering_videos", args.steering_videos),
         guidance_sweep=parse_scales(args.guidance_sweep),
     )
-    if request.batch_size < 1:
+    if settings.batch_size < 1:
         raise ConfigError("batch_size: must be at least 1.")
-    if request.guidance is not None and request.guidance < 1:
-        raise ConfigError(f"guidance: {request.guidance} is below 1; 1 means no guidance.")
-    return request
+    if settings.guidance is not None and settings.guidance < 1:
+        raise ConfigError(f"guidance: {settings.guidance} is below 1; 1 means no guidance.")
+    return EvaluateRequest(run_id=args.run_id, model_uri=args.model_uri, settings=settings,
+                           strict=flag("strict", args.strict), device=args.device)
 
 
 def parse_scales(text: str) -> tuple[float, ...] | None:
@@ -236,17 +226,8 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
 
 
 def _settings_for(request: EvaluateRequest, config, run_id: str) -> EvalSettings:
-    """What the request asks, the run's config filling in what it leaves out; guidance only where it can work."""
-    settings = EvalSettings(
-        num_videos=request.num_videos or config.data.test_size,
-        sampler=request.sampler or config.diffusion.sampler,
-        steps=request.steps or config.diffusion.sample_steps,
-        guidance=config.diffusion.guidance_scale if request.guidance is None else request.guidance,
-        seed=request.seed, batch_size=request.batch_size, steering=request.steering,
-        steering_videos=request.steering_videos,
-        guidance_sweep=request.guidance_sweep if request.guidance_sweep is not None
-        else EvalSettings.guidance_sweep if config.diffusion.text_dropout > 0 else (1.0,),
-    )
+    """The request's settings, the run's config filling in what it leaves out; guidance only where it can work."""
+    settings = request.settings.for_run(config)
     if config.diffusion.text_dropout == 0.0:
         # Guidance extrapolates from the unconditional prediction; a model never shown an empty caption
         # has none, and guided samples from it would measure an untrained branch, not the model.

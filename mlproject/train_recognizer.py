@@ -16,18 +16,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import TYPE_CHECKING
 
-from text2sign.config import Config, ConfigError, DataConfig, flatten, validate
+from text2sign.config import Config, ConfigError, DataConfig, RecognizerSettings, flatten, settings_as_params, validate
 from text2sign.data import DataError, check_corpus, has_glosses
 from text2sign.data.real import corpus_has_keypoints
 from text2sign.data.spec import parse_data_spec
 
 from mlproject.cli import non_negative_int
 from mlproject.tracking.server_errors import reports_access_errors
-
-if TYPE_CHECKING:  # for the annotations: evaluation's modules are imported once the arguments are parsed
-    from evaluation.judge.training import RecognizerSettings
 
 EXPERIMENT = "text2sign-recognizers"
 
@@ -61,7 +57,7 @@ def checked_inputs(args: argparse.Namespace) -> tuple[int, RecognizerSettings, D
     """The seed, the scale's settings, the judge's corpus and what the judge will read (`judge_reads`), before
     anything is tracked; ConfigError or DataError with what to change."""
     from evaluation.judge.recognizer import judge_reads
-    from evaluation.judge.training import RECOGNIZER_SCALES, recognizer_data_config
+    from text2sign.scales import RECOGNIZER_SCALES, recognizer_data_config
 
     if args.scale not in RECOGNIZER_SCALES:
         raise ConfigError(f"scale: unknown scale {args.scale!r}. Known scales: {', '.join(RECOGNIZER_SCALES)}.")
@@ -88,7 +84,7 @@ def train_and_register(args: argparse.Namespace, seed: int, settings: Recognizer
     """Train the judge in an MLflow run that logs its settings and scores, and register it."""
     import mlflow
 
-    from evaluation.judge.training import settings_as_params, train_recognizer
+    from evaluation.judge.training import train_recognizer
     from mlproject.registry.recognizer_registry import recognizer_model_name, register_recognizer
     from mlproject.tracking.experiment import start_run
     from mlproject.tracking.tracker import MLflowTracker
@@ -100,7 +96,7 @@ def train_and_register(args: argparse.Namespace, seed: int, settings: Recognizer
     try:
         tracker.set_tags({"mlflow.runName": f"recognizer-{args.scale}-s{seed}", "dataset": data.name,
                           "scale": args.scale, "seed": str(seed), "role": "recognizer", "judge_reads": reads})
-        tracker.log_params({**settings_as_params(settings), **{k: v for k, v in flatten(Config(data=data)).items()
+        tracker.log_params({**settings_as_params(settings, "recognizer"), **{k: v for k, v in flatten(Config(data=data)).items()
                                                                 if k.startswith("data.")}, "recognizer.seed": seed})
         recognizer, metrics = train_recognizer(
             data, epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, seed=seed,

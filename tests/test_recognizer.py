@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from evaluation.judge.recognizer import SignRecognizer
-from evaluation.judge.training import recognizer_data_config, shift_augment, train_recognizer
+from evaluation.judge.training import shift_augment, train_recognizer
+from text2sign.scales import recognizer_data_config
 
 VOCABULARY = ("A", "B", "C")
 

@@ -431,3 +431,77 @@ def from_dict(raw: dict[str, Any], source: str = "config.json") -> Config:
     flat = {f"{s}.{k}": v for s, section in raw.items() for k, v in section.items()}
     return apply_overrides(Config(), flat, source=source)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The settings of the other entry points: evaluation, the judge's training, the benchmark. The same shape as
+# a run's Config (frozen dataclasses with their defaults); where they follow the scale, the scale says so
+# (`text2sign.scales.RECOGNIZER_SCALES`), and where they follow a trained run, None means "the run's own".
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What one evaluation generates and how. None: what the evaluated run was trained with (`for_run`)."""
+
+    num_videos: int | None = None  # None: the run's data.test_size
+    sampler: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int = 0
+    batch_size: int = 8
+    steering: bool = True
+    # The steering check generates its texts twice more (empty, shuffled): on the first this many, 0 for all.
+    # On 64 paired clips a medium run's gap stands well clear of 0 (docs/steering.md), at half the extra
+    # videos of all 128.
+    steering_videos: int = 64
+    # The guidance-scale sweep, () for none: it generates the test set again per scale, a tuning aid for the
+    # evaluate entry point rather than a fixed cost on every run. None: DEFAULT_GUIDANCE_SWEEP, or 1 alone for a
+    # run trained without caption dropout (it has no unconditional branch to guide with).
+    guidance_sweep: tuple[float, ...] | None = ()
+
+    def for_run(self, config: Config) -> EvalSettings:
+        """These settings with every None filled in from the trained run's `config`."""
+        d = config.diffusion
+        sweep = self.guidance_sweep
+        if sweep is None:
+            sweep = DEFAULT_GUIDANCE_SWEEP if d.text_dropout > 0 else (1.0,)
+        return dataclasses.replace(
+            self,
+            num_videos=config.data.test_size if self.num_videos is None else self.num_videos,
+            sampler=d.sampler if self.sampler is None else self.sampler,
+            steps=d.sample_steps if self.steps is None else self.steps,
+            guidance=d.guidance_scale if self.guidance is None else self.guidance,
+            guidance_sweep=sweep,
+        )
+
+
+DEFAULT_GUIDANCE_SWEEP: tuple[float, ...] = (1.0, 2.0, 4.0, 7.5)
+
+
+@dataclass(frozen=True)
+class RecognizerSettings:
+    """How the judge (the sign recognizer of `evaluation/judge`) trains for one scale's clips."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    train_size: int
+    val_size: int
+    test_size: int
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What the benchmark (`mlproject/benchmark.py`) times."""
+
+    steps: int = 20  # timed optimizer steps per measurement
+    warmup_steps: int = 5
+    sample_videos: int = 4
+    samplers: tuple[tuple[str, int], ...] = (("ddim", 50), ("dpmsolver++", 20))
+    text_encoder: str = "config"  # "config": the run's encoder; "random": a random table of MiniLM's shape
+    seed: int = 0
+
+
+def settings_as_params(settings: Any, prefix: str) -> dict[str, Any]:
+    """A settings dataclass as flat `prefix.name` params, for a tracker."""
+    return {f"{prefix}.{key}": value for key, value in dataclasses.asdict(settings).items()}

@@ -1,4 +1,5 @@
-"""Scales: how big a run is. Each is a set of overrides of the defaults, the same form as an ablation.
+"""Scales: how big a run is. Each is a set of overrides of the defaults, the same form as an ablation, and the
+settings of the judge that reads its clips (`RECOGNIZER_SCALES`).
 
 The defaults in `config.py` are the `full` scale (the study on a GPU), so `full` overrides nothing. The few
 defaults that depend on the corpus a run reads are settled here too (`corpus_defaults`), after the scale:
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from text2sign.config import Config, ConfigError, apply_overrides
+from text2sign.config import Config, ConfigError, DataConfig, RecognizerSettings, apply_overrides
 from text2sign.data.real import corpus_has_keypoints
 from text2sign.data.spec import DataSpec, parse_data_spec
 
@@ -104,6 +105,37 @@ SCALES: dict[str, dict[str, Any]] = {
     # The study: 64x64, 16 frames, channels 96, depth 2, batch 2 x 8, LR 5e-5, 150 epochs, EMA 0.9999 / 10 steps.
     "full": {},
 }
+
+
+# The judge (`train_recognizer`) for each scale's clips. It trains on more clips than the generator sees: rendering
+# is cheap, and a judge that has only memorized 512 clips would blame the generator for its own blind spots.
+RECOGNIZER_SCALES: dict[str, RecognizerSettings] = {
+    # Seconds on a CPU: proves the loop runs, judges nothing.
+    "tiny": RecognizerSettings(epochs=2, batch_size=4, lr=3e-3, train_size=16, val_size=4, test_size=4),
+    # The real judge for `small` runs (32x32, 8 frames): about 4 minutes on a 2-core CPU, test WER ~3%.
+    "small": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=128, test_size=256),
+    # `medium` runs have small's clips, so the same judge reads them (evaluate picks a judge by clip size).
+    "medium": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=128, test_size=256),
+    # The real judge for the study (64x64, 16 frames): the small recipe, whose frames then hold more detail
+    # and whose clips give each sign twice the frames. Meant for a GPU (about an hour on a 2-core CPU).
+    "full": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=256, test_size=256),
+}
+
+
+def recognizer_data_config(scale: str, corpus_seed: int = 0) -> DataConfig:
+    """The corpus the judge for `scale` trains on: the scale's frames and size, the judge's split sizes."""
+    if scale not in RECOGNIZER_SCALES:
+        raise ValueError(f"unknown scale {scale!r}; the recognizer has settings for {', '.join(RECOGNIZER_SCALES)}")
+    settings = RECOGNIZER_SCALES[scale]
+    defaults = DataConfig()
+    return DataConfig(
+        image_size=SCALES[scale].get("data.image_size", defaults.image_size),
+        num_frames=SCALES[scale].get("data.num_frames", defaults.num_frames),
+        train_size=settings.train_size,
+        val_size=settings.val_size,
+        test_size=settings.test_size,
+        corpus_seed=corpus_seed,
+    )
 
 
 # What a scale may set only for the synthetic corpus, and what a real corpus gets instead: `small`'s one signer is

@@ -2,7 +2,7 @@
 
 The judge must be right about *real* clips before its verdict on generated ones means anything, so the
 figures it returns are measured on the val and test splits, whose gloss combinations never occur in
-training. It trains on more clips than the diffusion model sees (`RECOGNIZER_SCALES`): rendering is cheap
+training. It trains on more clips than the diffusion model sees (`text2sign.scales.RECOGNIZER_SCALES`): rendering is cheap
 and a judge that has only memorized 512 clips would blame the generator for its own blind spots.
 
 On a corpus with keypoints but no glosses (How2Sign) the judge is pose-only: it learns to read the signer's
@@ -11,7 +11,6 @@ keypoints, so that evaluation can compare generated and true poses there, and is
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -28,56 +27,9 @@ from evaluation.metrics.text_metrics import bleu4, word_error_rate
 from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data import build_dataset, collate
-from text2sign.scales import SCALES
 from text2sign.training.optimization import step_optimizer, warmup_cosine_schedule
 
 LogFunction = Callable[[dict[str, float], int], None]
-
-
-@dataclass(frozen=True)
-class RecognizerSettings:
-    """How to train the judge for one data scale."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    train_size: int
-    val_size: int
-    test_size: int
-
-
-RECOGNIZER_SCALES: dict[str, RecognizerSettings] = {
-    # Seconds on a CPU: proves the loop runs, judges nothing.
-    "tiny": RecognizerSettings(epochs=2, batch_size=4, lr=3e-3, train_size=16, val_size=4, test_size=4),
-    # The real judge for `small` runs (32x32, 8 frames): about 4 minutes on a 2-core CPU, test WER ~3%.
-    "small": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=128, test_size=256),
-    # `medium` runs have small's clips, so the same judge reads them (evaluate picks a judge by clip size).
-    "medium": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=128, test_size=256),
-    # The real judge for the study (64x64, 16 frames): the small recipe, whose frames then hold more detail
-    # and whose clips give each sign twice the frames. Meant for a GPU (about an hour on a 2-core CPU).
-    "full": RecognizerSettings(epochs=6, batch_size=16, lr=2e-3, train_size=8000, val_size=256, test_size=256),
-}
-
-
-def settings_as_params(settings: RecognizerSettings) -> dict[str, object]:
-    """A scale's settings as flat `recognizer.*` params, for a tracker."""
-    return {f"recognizer.{key}": value for key, value in dataclasses.asdict(settings).items()}
-
-
-def recognizer_data_config(scale: str, corpus_seed: int = 0) -> DataConfig:
-    """The corpus the judge for `scale` trains on: the scale's frames and size, the judge's split sizes."""
-    if scale not in RECOGNIZER_SCALES:
-        raise ValueError(f"unknown scale {scale!r}; the recognizer has settings for {', '.join(RECOGNIZER_SCALES)}")
-    settings = RECOGNIZER_SCALES[scale]
-    defaults = DataConfig()
-    return DataConfig(
-        image_size=SCALES[scale].get("data.image_size", defaults.image_size),
-        num_frames=SCALES[scale].get("data.num_frames", defaults.num_frames),
-        train_size=settings.train_size,
-        val_size=settings.val_size,
-        test_size=settings.test_size,
-        corpus_seed=corpus_seed,
-    )
 
 
 def shift_augment(
