@@ -208,3 +208,17 @@ def test_the_config_module_imports_nothing_of_text2sign_so_the_data_package_can_
     imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     assert not [name for name in imported if name and name.startswith("text2sign")]
+
+
+def test_an_evaluation_setting_left_unset_is_the_evaluated_run_s_own():
+    from text2sign.config import DEFAULT_GUIDANCE_SWEEP, EvalSettings
+
+    run = resolve_config("baseline", "small")
+    own = EvalSettings(guidance_sweep=None).for_run(run)
+    assert (own.num_videos, own.sampler, own.steps, own.guidance) == (
+        run.data.test_size, run.diffusion.sampler, run.diffusion.sample_steps, run.diffusion.guidance_scale)
+    assert own.guidance_sweep == DEFAULT_GUIDANCE_SWEEP and own.for_run(run) == own
+    asked = EvalSettings(num_videos=5, sampler="ddim", steps=3, guidance=1.0).for_run(run)
+    assert (asked.num_videos, asked.sampler, asked.steps, asked.guidance, asked.guidance_sweep) == (5, "ddim", 3, 1.0, ())
+    no_dropout = resolve_config("baseline", "small", overrides="diffusion.text_dropout=0 diffusion.guidance_scale=1")
+    assert EvalSettings(guidance_sweep=None).for_run(no_dropout).guidance_sweep == (1.0,)  # nothing to guide with
