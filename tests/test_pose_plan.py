@@ -287,6 +287,22 @@ def test_the_planner_can_read_more_synthetic_captions_than_the_video_model_train
     assert len(_captions_and_keypoints(fewer, train_set)[0]) == len(train_set)  # never fewer than the split's own
 
 
+def test_plan_first_encodes_each_caption_once_outside_the_encoder_s_cache():
+    from text2sign.training.planner_first import _encode_once
+    from text2sign.training.state import build_models
+
+    config = resolve_config("baseline", "tiny")
+    model, _ = build_models(config, torch.device("cpu"))
+    texts = ["a cat runs", "the big dog eats an apple", "a cat runs"]
+    caption_of, contexts, masks = _encode_once(model, texts, chunk=2)
+    assert caption_of.tolist() == [0, 1, 0] and model.text_encoder.cache_size == 0
+    assert masks[1].all() and not masks[0].all()  # cut to the longest caption's tokens
+    alone, alone_mask = model.encode(["the big dog eats an apple"])
+    length = contexts.shape[1]
+    assert torch.equal(alone_mask[0, :length], masks[1]) and not alone_mask[0, length:].any()
+    assert torch.allclose(alone[0, :length], contexts[1], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

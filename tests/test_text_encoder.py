@@ -41,13 +41,13 @@ def test_pretrained_weights_separate_meanings(frozen):
 def test_frozen_encoder_runs_once_per_distinct_text_and_alone(frozen):
     frozen.clear_cache()
     calls = []
-    original = frozen._encode
-    frozen._encode = lambda texts: calls.append(list(texts)) or original(texts)
+    original = frozen.encode_batch
+    frozen.encode_batch = lambda texts: calls.append(list(texts)) or original(texts)
     try:
         first, _ = frozen(["a cat", "a dog", "a cat"])
         second, _ = frozen(["a dog", "a cat"])
     finally:
-        del frozen._encode
+        del frozen.encode_batch
     assert calls == [["a cat"], ["a dog"]] and frozen.cache_size == 2
     assert torch.equal(first[1], second[0]) and not first.requires_grad
     assert not any(p.requires_grad for p in frozen.parameters())

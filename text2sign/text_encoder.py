@@ -74,7 +74,8 @@ class TextEncoder(nn.Module):
             self.transformer.eval()
         return self
 
-    def _encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+    def encode_batch(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        """`texts` encoded together, past the cache; a text's embedding then depends (in its last bits) on the batch."""
         device = next(self.transformer.parameters()).device
         tokens = self.tokenizer(
             texts, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
@@ -85,14 +86,14 @@ class TextEncoder(nn.Module):
     def forward(self, texts: list[str]) -> tuple[Tensor, Tensor]:
         """Token embeddings [B, max_length, D] and mask [B, max_length] (True = real token)."""
         if not self.freeze:
-            return self._encode(texts)
+            return self.encode_batch(texts)
         for text in dict.fromkeys(texts):
             if text not in self._cache:
                 # One text at a time: a batched matmul's rounding depends on the batch it sits in, and a
                 # text's embedding must not depend on which texts happened to be encoded with it, or a
                 # resumed run would drift from the uninterrupted one.
                 with torch.no_grad():
-                    hidden, mask = self._encode([text])
+                    hidden, mask = self.encode_batch([text])
                 self._cache[text] = (hidden[0], mask[0])
         hidden = torch.stack([self._cache[t][0] for t in texts])
         mask = torch.stack([self._cache[t][1] for t in texts])

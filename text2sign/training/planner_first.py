@@ -34,16 +34,16 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
     texts, keypoints = _captions_and_keypoints(config, train_set)
     device = next(planner.parameters()).device
     keypoints = keypoints.to(device)
+    caption_of, contexts, masks = _encode_once(model, texts)
     optimizer = torch.optim.AdamW(planner.parameters(), lr=mc.pose_plan_lr, weight_decay=config.train.weight_decay)
     # Cosine decay to 0 from the first step: the last steps settle rather than bounce at the full learning rate.
     schedule = warmup_cosine_schedule(optimizer, warmup=0, total=mc.pose_plan_steps)
     generator = torch.Generator().manual_seed(config.train.seed + PLAN_FIRST_SEED)
     losses = []
     for _ in range(mc.pose_plan_steps):
-        rows = torch.randint(0, len(texts), (mc.pose_plan_batch,), generator=generator)
-        with torch.no_grad():  # the text encoder, frozen or not, trains with the video model only
-            context, mask = model.encode([texts[i] for i in rows.tolist()])
-        loss, _ = planner.loss(context, mask, keypoints[rows.to(device)])
+        rows = torch.randint(0, len(texts), (mc.pose_plan_batch,), generator=generator).to(device)
+        captions = caption_of[rows]
+        loss, _ = planner.loss(contexts[captions], masks[captions], keypoints[rows])
         loss.backward()
         step_optimizer(optimizer, schedule, planner.parameters(), grad_clip=None)
         losses.append(loss.detach())
@@ -51,6 +51,30 @@ def plan_poses_first(config: Config, model: TextToSign, ema_model: TextToSign | 
         ema_model.unet.pose_planner.load_state_dict(planner.state_dict())  # copies the tensors
     tail = losses[-max(1, len(losses) // 10):]
     return {"pose_plan/first_loss": torch.stack(tail).mean().item(), "pose_plan/first_s": time.perf_counter() - started}
+
+
+def _encode_once(model: TextToSign, texts: list[str], chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each distinct caption encoded once, in fixed chunks of the caption list: the index of each text's row
+    [N], and the rows' token embeddings [U, L, D] and masks [U, L].
+
+    The text encoder, frozen or not, trains with the video model only, so the planner reads fixed embeddings.
+    Encoded here in batches rather than through the frozen encoder's one-text-at-a-time cache (which keeps a
+    text's embedding independent of its batch for the video training and its resumes): tens of thousands of
+    captions would take minutes one by one, and would stay in that cache for the whole run.
+    """
+    distinct = list(dict.fromkeys(texts))
+    row_of = {text: row for row, text in enumerate(distinct)}
+    contexts, masks = [], []
+    with torch.no_grad():
+        for start in range(0, len(distinct), chunk):
+            context, mask = model.text_encoder.encode_batch(distinct[start:start + chunk])
+            contexts.append(context)
+            masks.append(mask)
+    caption_of = torch.tensor([row_of[text] for text in texts], device=contexts[0].device)
+    # Only the longest caption's tokens are kept: the rest is padding the planner's attention masks out.
+    masks = torch.cat(masks)
+    length = int(masks.sum(dim=1).max())
+    return caption_of, torch.cat(contexts)[:, :length].contiguous(), masks[:, :length].contiguous()
 
 
 def _captions_and_keypoints(config: Config, train_set: Dataset) -> tuple[list[str], torch.Tensor]:
