@@ -15,6 +15,7 @@ from evaluation.study_analysis.comparison import (
     compare,
     holm,
     lower_is_better,
+    seeds_to_distinguish,
     to_markdown,
     wide_table,
 )
@@ -192,6 +193,24 @@ def test_expectations_held_not_settled_and_unknown(long):
     assert speed.verdict == "unknown" and speed.measured is None and "unknown" in speed.sentence
 
 
+def test_seeds_to_distinguish_matches_the_textbook_two_sample_t_test_power():
+    # Cohen's table for a two-sided test at alpha 0.05 and power 0.8: d = 1 needs 17 a group, d = 0.5 needs 64.
+    assert seeds_to_distinguish(1.0, 1.0) == 17 and seeds_to_distinguish(-0.5, 1.0) == 64
+    assert seeds_to_distinguish(3.0, 2.0) == seeds_to_distinguish(1.5, 1.0)  # only the ratio counts
+    assert math.isinf(seeds_to_distinguish(0.0, 1.0)) and math.isinf(seeds_to_distinguish(1e-3, 1.0))
+    assert math.isnan(seeds_to_distinguish(1.0, math.nan))
+
+
+def test_an_unsettled_expectation_says_how_many_seeds_would_settle_it(long):
+    by_name = {e.name: e for e in check_expectations(long)}
+    worse = by_name["no_ema: quality"]
+    assert worse.verdict == "not settled" and worse.seeds_needed > 3
+    assert f"{worse.seeds_needed:.0f} seeds a side would tell it from the range's nearest end" in worse.sentence
+    rows = long[long["p_value"].notna()]
+    assert rows["seeds_needed"].notna().all() and (rows["seeds_needed"] >= 2).all()
+    assert long[long["ablation"] == "baseline"]["seeds_needed"].isna().all()
+
+
 def test_an_expectation_whose_whole_interval_misses_the_range_did_not_hold():
     # Train time +40% against an expected 20..30%, from seeds that agree: the interval stays above 30%.
     study = {"baseline": {"summary/train_time_s": [99.0, 100.0, 101.0]},
@@ -200,6 +219,7 @@ def test_an_expectation_whose_whole_interval_misses_the_range_did_not_hold():
     expectation = expectations["text_finetuned: summary/train_time_s"]
     assert expectation.measured == pytest.approx(40.0) and expectation.measured - expectation.ci95 > 30.0
     assert expectation.verdict == "did not hold" and "its whole interval is outside the range" in expectation.sentence
+    assert expectation.seeds_needed == 2  # seeds this close together tell +40% from +30% at once
 
 
 def test_quality_leaves_out_a_metric_whose_baseline_is_not_told_apart_from_zero():
@@ -223,6 +243,7 @@ def test_report_mentions_each_ablation_failed_runs_and_missing_metrics(long, tmp
                      "changed by -4.0%", "[not settled] no_ema: expected quality 2 to 5% worse", "In all: 2 held, 0 did not hold, 1 not settled, 1 unknown.", "eval/lpips: not logged by any finished run"):
         assert expected in text
     assert "only 2 of 3" in text
+    assert "not significant at 0.05; " in text and " seeds a side would tell it (power 0.8)" in text
 
 
 def test_plots_are_written_as_png_even_with_missing_metrics(long, tmp_path):

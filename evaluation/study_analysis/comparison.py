@@ -26,6 +26,8 @@ import pandas as pd
 import scipy.stats
 
 ALPHA = 0.05  # the significance level the report and the tables speak of
+POWER = 0.8  # the chance of telling a difference apart that seeds_to_distinguish plans for
+MOST_SEEDS = 1000  # beyond this, a difference is called out of reach rather than counted
 
 # Which way is good, per tracked metric. Temporal consistency really is best when it matches the real
 # videos' value (eval/temporal_consistency_real): a frozen video scores above real signing. Generators
@@ -90,7 +92,7 @@ COST_METRICS: list[str] = [
 
 LONG_COLUMNS = [
     "ablation", "metric", "mean", "std", "n", "n_runs", "ci95", "change_pct", "change_ci95",
-    "p_value", "p_holm", "better", "note", "real",
+    "p_value", "p_holm", "better", "seeds_needed", "note", "real",
 ]
 
 def lower_is_better(metric: str) -> bool:
@@ -122,7 +124,9 @@ def compare(runs: pd.DataFrame, baseline: str = "baseline", metrics: list[str] |
     runs of the ablation), `ci95` (half-width of the mean's 95% CI), `change_pct` (signed, % of the
     baseline mean), `change_ci95` (half-width of the change's 95% CI, in percentage points), `p_value`
     (Welch vs the baseline), `p_holm` (Holm-corrected over the metrics of that ablation), `better` (True,
-    False, or NaN when unknown) and `note` (why something is missing). The baseline's own rows carry no
+    False, or NaN when unknown), `seeds_needed` (seeds per ablation at which the measured difference would be
+    told apart from none, `seeds_to_distinguish`; NaN where it cannot be estimated, inf beyond MOST_SEEDS)
+    and `note` (why something is missing). The baseline's own rows carry no
     change, p-value or `better`. Only rows with `status == "FINISHED"` are used when `status` is given.
     """
     if "status" in runs.columns:
@@ -197,7 +201,7 @@ def _compare_metric(ablation: str, metric: str, values: np.ndarray, reference: n
         "ablation": ablation, "metric": metric, "mean": float(values.mean()) if n else math.nan,
         "std": std, "n": n, "n_runs": n_runs, "ci95": _ci_half_width(std, n),
         "change_pct": math.nan, "change_ci95": math.nan, "p_value": math.nan, "p_holm": math.nan,
-        "better": math.nan,
+        "better": math.nan, "seeds_needed": math.nan,
     }
     notes = []
     if reference is None:
@@ -235,9 +239,33 @@ def _against_baseline(row: dict, values: np.ndarray, reference: np.ndarray) -> l
         notes.append("no p-value: every seed gave the same value on both sides (zero variance)")
     else:
         row["p_value"] = float(scipy.stats.ttest_ind(values, reference, equal_var=False).pvalue)
+        spread = math.sqrt((values.var(ddof=1) + reference.var(ddof=1)) / 2)
+        row["seeds_needed"] = seeds_to_distinguish(row["mean"] - reference_mean, spread)
         if reference_mean != 0:
             row["change_ci95"] = _welch_half_width(values, reference) / abs(reference_mean) * 100
     return notes
+
+
+def seeds_to_distinguish(difference: float, spread: float) -> float:
+    """Seeds per side at which a two-sided two-sample t-test at ALPHA tells `difference` apart from none with
+    probability POWER, when one seed's value varies by `spread` (its standard deviation) on each side.
+
+    The t-test's power at n seeds a side: the noncentral t with 2n - 2 degrees of freedom and noncentrality
+    difference / (spread * sqrt(2 / n)) beyond the test's critical value. inf beyond MOST_SEEDS (or for no
+    difference at all), NaN without a spread to judge by.
+    """
+    if not math.isfinite(spread) or not math.isfinite(difference):
+        return math.nan
+    if spread == 0:
+        return 2.0 if difference != 0 else math.inf
+    effect = abs(difference) / spread
+    for n in range(2, MOST_SEEDS + 1):
+        dof = 2 * n - 2
+        critical = scipy.stats.t.ppf(1 - ALPHA / 2, dof)
+        shift = effect / math.sqrt(2 / n)
+        if scipy.stats.nct.sf(critical, dof, shift) + scipy.stats.nct.cdf(-critical, dof, shift) >= POWER:
+            return float(n)
+    return math.inf
 
 
 def _welch_half_width(a: np.ndarray, b: np.ndarray) -> float:
@@ -390,6 +418,9 @@ class Expectation:
     ci95: float | None
     verdict: Verdict
     sentence: str
+    # Seeds per ablation at which the measured change would be told apart from the nearest end of the expected
+    # range (power POWER at ALPHA, at the measured spread); None where there is no interval to judge by.
+    seeds_needed: float | None = None
 
 
 def quality_change(long: pd.DataFrame, ablation: str) -> tuple[float | None, float | None, list[str], list[str]]:
@@ -449,5 +480,30 @@ def _check(long: pd.DataFrame, prior: Prior) -> Expectation:
     interval = "no interval" if ci95 is None else f"95% CI {measured - ci95:+.1f}% to {measured + ci95:+.1f}%"
     why = {"not settled": " (outside the range, but its interval reaches into it: more seeds would settle it)",
            "did not hold": "" if ci95 is None else " (its whole interval is outside the range)"}.get(verdict, "")
+    seeds = _seeds_to_settle(prior, measured, ci95, _seeds_of(long, prior.ablation))
     sentence = f"{head}; measured {abs(measured):.1f}% {word} ({interval}; {source}): {verdict}{why}."
-    return Expectation(name, prior.expected, measured, ci95, verdict, sentence)
+    if seeds is not None:
+        sentence += f" {_seeds_phrase(seeds)}"
+    return Expectation(name, prior.expected, measured, ci95, verdict, sentence, seeds)
+
+
+def _seeds_of(long: pd.DataFrame, ablation: str) -> int:
+    rows = long[long["ablation"] == ablation]
+    return int(rows["n"].max()) if len(rows) else 0
+
+
+def _seeds_to_settle(prior: Prior, measured: float, ci95: float | None, seeds: int) -> float | None:
+    """Seeds per ablation to tell the measured change from the nearest end of the expected range, the spread of
+    one seed's change taken from the interval measured with `seeds` a side."""
+    if ci95 is None or seeds < 2:
+        return None
+    spread = ci95 / scipy.stats.t.ppf(1 - ALPHA / 2, 2 * seeds - 2) * math.sqrt(seeds / 2)
+    edge = min((prior.low_pct, prior.high_pct), key=lambda end: abs(measured - end))
+    return seeds_to_distinguish(measured - edge, spread)
+
+
+def _seeds_phrase(seeds: float) -> str:
+    if math.isinf(seeds):
+        return f"No count of seeds up to {MOST_SEEDS} would tell it from the range's nearest end at this spread."
+    return (f"{seeds:.0f} seeds a side would tell it from the range's nearest end "
+            f"(power {POWER:g} at alpha {ALPHA:g}, at this spread).")

@@ -13,6 +13,7 @@ from evaluation.study_analysis.comparison import (
     ALPHA,
     BETTER_WHEN,
     POSE_METRICS,
+    POWER,
     SINGLE_SEED_LINE,
     Expectation,
     Verdict,
@@ -153,7 +154,15 @@ def _significance(row) -> str:
         return f"significant at {ALPHA} after Holm correction"
     if row.p_value < ALPHA:
         return f"not significant at {ALPHA} after Holm correction (it was before)"
-    return f"not significant at {ALPHA}"
+    return f"not significant at {ALPHA}{_seeds_needed(row.seeds_needed)}"
+
+
+def _seeds_needed(seeds: float) -> str:
+    if math.isnan(seeds):
+        return ""
+    if math.isinf(seeds):
+        return "; no count of seeds would tell a difference this small at this spread"
+    return f"; {seeds:.0f} seeds a side would tell it (power {POWER:g})"
 
 
 STEER_LINES = [
