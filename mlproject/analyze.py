@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.study_analysis.comparison import check_expectations, compare, to_markdown
     from evaluation.study_analysis.plots import plot_cost_vs_quality, plot_loss_curves, plot_metric_bars
     from evaluation.study_analysis.report import write_report
+    from evaluation.study_analysis.stability import with_stability
     from mlproject.tracking import descriptions
 
     try:
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
 
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
+    histories = fetch_histories(runs)
+    runs = with_stability(runs, histories)
     long = compare(runs, baseline=args.baseline)
     long.to_csv(output / "comparison_table.csv", index=False)
     (output / "comparison_table.md").write_text(to_markdown(long))
@@ -213,7 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     address = ui_comparison(runs)
     write_report(long, expectations, output / "ABLATION_RESULTS_REPORT.txt", left_out, args.study or args.experiment,
                  runs=runs, ui_address=address)
-    histories = fetch_histories(runs)
     plot_loss_curves(histories, output / "loss_curves.png", baseline=args.baseline)
     # When, if ever, each ablation starts to use its text (about 0 while it ignores it).
     plot_loss_curves(histories, output / "text_loss_gap_curves.png", metric="val/text_loss_gap", baseline=args.baseline)

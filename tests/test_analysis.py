@@ -349,3 +349,27 @@ def test_back_translation_stands_beside_the_judges_reading_of_the_real_clips_wit
     assert "(real clips 0.04" in baseline_line and "(real clips 92" in baseline_line
     assert "50% of the real clips'" in baseline_line  # 46 of 92
     assert "BLEU-4 23" in section and "(real clips not read)" in section
+
+
+def test_val_loss_wobble_is_the_late_step_to_step_change_relative_to_the_late_level():
+    from evaluation.study_analysis.stability import val_loss_wobble
+
+    # Second half of 6 validations, with the last of the first half to start from: 0.5 -> 0.4 -> 0.6 -> 0.5.
+    values = np.array([0.9, 0.7, 0.5, 0.4, 0.6, 0.5])
+    assert val_loss_wobble(values) == pytest.approx(((0.1 + 0.2 + 0.1) / 3) / 0.5)
+    assert val_loss_wobble(np.array([0.4, 0.3, 0.3, 0.3])) == 0.0  # settled
+    assert math.isnan(val_loss_wobble(np.array([0.5, 0.4, 0.3])))  # too few validations to judge
+
+
+def test_stability_joins_the_comparison_only_where_runs_validated_often_enough():
+    from evaluation.study_analysis.stability import VAL_LOSS_WOBBLE, with_stability
+
+    runs = make_runs({"baseline": {"eval/fvd": [10.0, 11.0]}, "no_ema": {"eval/fvd": [10.0, 12.0]}})
+    steady, shaky = [0.5, 0.4, 0.3, 0.31, 0.3, 0.31], [0.5, 0.4, 0.3, 0.4, 0.3, 0.4]
+    curves = {run_id: (steady if ablation == "baseline" else shaky) for run_id, ablation in zip(runs["run_id"], runs["ablation"])}
+    histories = pd.DataFrame([{"run_id": run_id, "metric": "val/loss", "step": step, "value": value}
+                              for run_id, curve in curves.items() for step, value in enumerate(curve)])
+    long = compare(with_stability(runs, histories))
+    row = long[(long["ablation"] == "no_ema") & (long["metric"] == VAL_LOSS_WOBBLE)].iloc[0]
+    assert row["better"] == False and row["mean"] > 0  # noqa: E712 (a numpy bool)
+    assert VAL_LOSS_WOBBLE not in with_stability(runs, histories[histories["step"] < 3]).columns

@@ -54,6 +54,7 @@ BETTER_WHEN: dict[str, Literal["lower", "higher"]] = {
     "summary/avg_gpu_mem_gib": "lower",
     "summary/peak_cpu_rss_gib": "lower",
     "train/videos_per_s": "higher",
+    "stability/val_loss_wobble": "lower",
 }
 
 # What the generated videos are worth. The judge's own scores on real videos (`*_real`) and FVD between
@@ -78,6 +79,10 @@ POSE_METRICS: list[str] = ["eval/pose_plan_dtw_mje", "eval/pose_plan_steer_gap",
 # Does the text steer the network (the validation loss under other clips' captions minus under their own)?
 # Logged by every training run, the judge or not; beside the steer gap, out of the quality aggregate.
 STEERING_METRICS: list[str] = ["val/text_loss_gap"]
+
+# How steady the evaluated weights were late in training (`evaluation.study_analysis.stability`): the EMA
+# question's third part, beside the seed-to-seed `std` of every metric.
+STABILITY_METRICS: list[str] = ["stability/val_loss_wobble"]
 
 # What they cost. A CUDA run logs GPU memory, a CPU run `summary/peak_cpu_rss_gib` instead.
 COST_METRICS: list[str] = [
@@ -113,7 +118,7 @@ def default_metrics(columns: Iterable[str]) -> list[str]:
     has no GPU memory to miss.
     """
     present = set(columns)
-    pose = [metric for metric in STEERING_METRICS + POSE_METRICS if metric in present]
+    pose = [metric for metric in STEERING_METRICS + POSE_METRICS + STABILITY_METRICS if metric in present]
     return QUALITY_METRICS + pose + [metric for metric in COST_METRICS if metric in present]
 
 
