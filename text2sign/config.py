@@ -72,13 +72,15 @@ class ModelConfig:
     pose_plan_depth: int = 2
     pose_plan_weight: float = 1.0
     # Before the video training, the planner trains alone for pose_plan_steps steps of pose_plan_batch captions
-    # at pose_plan_lr (text2sign.training.planner_first): about a minute on a CPU, and the plan it gives is what sampling reads.
+    # at pose_plan_lr (text2sign.training.planner_first): minutes on a CPU, and the plan it gives is what
+    # sampling reads.
     pose_plan_steps: int = 2000
     pose_plan_batch: int = 32
     pose_plan_lr: float = 1e-3
     # The captions that first phase reads: the training split's, and on the synthetic corpus more, up to this
-    # many (keypoints only, no video drawn, under a millisecond a clip; 0: the split's alone). A planner that learns a few thousand captions by heart plans new ones badly, one
-    # that has read tens of thousands has learnt how signs follow one another (docs/steering.md).
+    # many (keypoints only, no video drawn, under a millisecond a clip; 0: the split's alone). A planner that
+    # learns a few thousand captions by heart plans new ones badly; one that has read tens of thousands has
+    # learnt how signs follow one another (docs/steering.md).
     pose_plan_captions: int = 0
 
 
