@@ -301,6 +301,12 @@ def test_plan_first_encodes_each_caption_once_outside_the_encoder_s_cache():
     length = contexts.shape[1]
     assert torch.equal(alone_mask[0, :length], masks[1]) and not alone_mask[0, length:].any()
     assert torch.allclose(alone[0, :length], contexts[1], atol=1e-5)
+    finetuned = resolve_config("text_finetuned", "tiny")
+    model, _ = build_models(finetuned, torch.device("cpu"))
+    model.train()
+    _, first, _ = _encode_once(model, texts)
+    _, again, _ = _encode_once(model, texts)
+    assert torch.equal(first, again) and model.text_encoder.training  # no dropout in the table; mode restored
 
 
 @pytest.mark.parametrize(

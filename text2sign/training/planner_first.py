@@ -65,11 +65,14 @@ def _encode_once(model: TextToSign, texts: list[str], chunk: int = 64) -> tuple[
     distinct = list(dict.fromkeys(texts))
     row_of = {text: row for row, text in enumerate(distinct)}
     contexts, masks = [], []
+    encoder, was_training = model.text_encoder, model.text_encoder.training
+    encoder.eval()  # a fine-tuned encoder's dropout would make one draw of noise part of the table
     with torch.no_grad():
         for start in range(0, len(distinct), chunk):
-            context, mask = model.text_encoder.encode_batch(distinct[start:start + chunk])
+            context, mask = encoder.encode_batch(distinct[start:start + chunk])
             contexts.append(context)
             masks.append(mask)
+    encoder.train(was_training)
     caption_of = torch.tensor([row_of[text] for text in texts], device=contexts[0].device)
     # Only the longest caption's tokens are kept: the rest is padding the planner's attention masks out.
     masks = torch.cat(masks)
