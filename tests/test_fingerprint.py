@@ -16,3 +16,4 @@ def test_the_split_digest_changes_with_the_texts_the_corpus_and_the_clip_size_on
     assert digest != split_digest(data, texts[::-1])
     assert digest != split_digest(dataclasses.replace(data, image_size=32), texts)
     assert digest != split_digest(dataclasses.replace(data, name="folder:/data/clips"), texts)
+    assert digest != split_digest(dataclasses.replace(data, finger_keypoints=True), texts)  # more keypoints to learn

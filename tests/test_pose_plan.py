@@ -79,6 +79,22 @@ def test_the_synthetic_signer_fills_its_ten_slots_and_the_hand_tip_joins_the_wri
     assert channel_of("right_hand_middle_4") in lit and channel_of("right_hand_index_4") not in lit
 
 
+def test_with_finger_keypoints_the_synthetic_signer_gives_each_finger_s_base_and_tip_and_every_finger_is_drawn():
+    _, keypoints = render(("I",), DEFAULT_APPEARANCE, 64, 8, fingers=True)  # I: the dominant hand points
+    points = torch.from_numpy(skeleton.from_synthetic(keypoints))[None]
+    seen = skeleton.present(points)[0, -1]
+    assert seen.sum() == 28 and seen[list(skeleton.SYNTHETIC_FINGER_SLOTS)].all()
+    maps = pose_maps(points, size=64)
+    lit = [c for c in range(len(skeleton.CHANNELS)) if maps[0, c].max() > 0.5]
+    assert len(lit) == len(skeleton.CHANNELS)  # the head, six arm bones and all ten fingers
+    frame, hand = points[0, -1], skeleton.RIGHT_HAND
+
+    def length(finger: int) -> float:
+        return float((frame[hand + 4 + 4 * finger, :2] - frame[hand + 1 + 4 * finger, :2]).norm())
+
+    assert length(1) > 3 * length(2)  # the pointing index finger is out, the middle finger folded
+
+
 def test_placement_is_read_from_the_neck_and_the_shoulders():
     neck, scale, valid = skeleton.placement(synthetic_skeleton())
     assert neck.flatten().tolist() == pytest.approx(list(NECK), abs=1e-5)
@@ -314,9 +330,10 @@ def test_plan_first_encodes_each_caption_once_outside_the_encoder_s_cache():
     [
         ("model.pose_plan_captions=-1", r"model.pose_plan_captions: -1 is not allowed; it must be 0 \(the training split's captions\) or more"),
         ("model.pose_plan_captions=64 data.name=folder:{corpus}", "model.pose_plan_captions: 64 is not allowed; it must be 0 for a real corpus"),
+        ("data.finger_keypoints=true data.name=folder:{corpus}", "data.finger_keypoints: True is not allowed; it must be false for a real corpus"),
     ],
 )
-def test_more_planner_captions_than_clips_need_the_synthetic_corpus(tmp_path, overrides, message):
+def test_what_only_the_synthetic_corpus_can_give_is_refused_on_a_real_one(tmp_path, overrides, message):
     corpus = make_folder(tmp_path / "clips")
     with pytest.raises(ConfigError, match=message):
         resolve_config("pixel_only", "tiny", overrides=overrides.format(corpus=corpus))

@@ -72,6 +72,15 @@ def test_keypoints_drawn_without_the_video_are_the_sample_s_own():
         assert torch.equal(corpus.keypoints_of(index).nan_to_num(), corpus[index]["keypoints"].nan_to_num()), index
 
 
+def test_finger_keypoints_add_points_and_leave_the_video_as_it_was():
+    with_fingers = SyntheticSigningCorpus(dataclasses.replace(SMALL, finger_keypoints=True), "train", cache=False)[2]
+    plain = SyntheticSigningCorpus(SMALL, "train", cache=False)[2]
+    assert torch.equal(with_fingers["video"], plain["video"])
+    assert skeleton.present(with_fingers["keypoints"]).sum(dim=1).tolist() == [28] * SMALL.num_frames
+    body = [slot for slot in skeleton.SYNTHETIC_SLOTS if slot not in (skeleton.RIGHT_HAND + 12, skeleton.LEFT_HAND + 12)]
+    assert torch.equal(with_fingers["keypoints"][:, body], plain["keypoints"][:, body])
+
+
 def test_sample_is_identical_in_another_process():
     script = (
         "import hashlib; from text2sign.config import DataConfig; "

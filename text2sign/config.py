@@ -42,6 +42,9 @@ class DataConfig:
     # from 0 (every clip the renderer's default signer: the text decides nearly all of a clip) to 1 (each
     # clip its own signer: the text decides ~12% of the pixel variance).
     signer_variation: float = 1.0
+    # Synthetic only: keypoints for each finger's base and tip too, so that the pose plan and the skeleton the
+    # UNet draws from carry the hand's shape (the judge tells signs apart by it); off, a hand is its wrist and tip.
+    finger_keypoints: bool = False
     num_workers: int = 0
     # Real corpora only. "raise": a bad row or clip stops the run with its file named; "skip": bad
     # samples are left out before training, counted and listed (data/skipped_samples, data/skipped).
@@ -337,6 +340,8 @@ def _check_data(config: Config, need: Need) -> None:
     need(0.0 <= d.signer_variation <= 1.0, "data.signer_variation", "in [0, 1]")
     need(d.signer_variation == 1.0 or d.name == "synthetic", "data.signer_variation",
          "1 for a real corpus (its signers are what they are; the setting is for the synthetic corpus)")
+    need(not d.finger_keypoints or d.name == "synthetic", "data.finger_keypoints",
+         "false for a real corpus (its keypoints are what its files or the extractor give)")
 
 
 def _check_model(config: Config, need: Need) -> None:

@@ -131,6 +131,7 @@ def recognizer_data_config(scale: str, corpus_seed: int = 0) -> DataConfig:
     return DataConfig(
         image_size=SCALES[scale].get("data.image_size", defaults.image_size),
         num_frames=SCALES[scale].get("data.num_frames", defaults.num_frames),
+        finger_keypoints=SCALES[scale].get("data.finger_keypoints", defaults.finger_keypoints),
         train_size=settings.train_size,
         val_size=settings.val_size,
         test_size=settings.test_size,
@@ -141,7 +142,11 @@ def recognizer_data_config(scale: str, corpus_seed: int = 0) -> DataConfig:
 # What a scale may set only for the synthetic corpus, and what a real corpus gets instead: `small`'s one signer is
 # the renderer's default look, `medium`'s planner reads captions beyond its clips; a real corpus has the signers
 # and the captions it has.
-SYNTHETIC_ONLY: dict[str, Any] = {"data.signer_variation": 1.0, "model.pose_plan_captions": 0}
+SYNTHETIC_ONLY: dict[str, Any] = {
+    "data.signer_variation": 1.0,
+    "data.finger_keypoints": False,
+    "model.pose_plan_captions": 0,
+}
 
 
 def scale_overrides(name: str) -> dict[str, Any]:

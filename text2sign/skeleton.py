@@ -73,11 +73,26 @@ def missing(frames: int) -> np.ndarray:
     return points
 
 
+# With fingers (`DataConfig.finger_keypoints`), each finger's base and tip go to its first and last point, right
+# hand first; the hand tip then gives way to the middle finger's own tip, and the joints between stay missing.
+SYNTHETIC_FINGER_SLOTS = tuple(
+    hand + 1 + 4 * finger + joint for hand in (RIGHT_HAND, LEFT_HAND) for finger in range(5) for joint in (0, 3)
+)
+_HAND_TIPS = (5, 9)  # the synthetic signer's hand-tip points, in its own order
+
+
 def from_synthetic(points: np.ndarray) -> np.ndarray:
-    """The synthetic signer's [T, 10, 2] keypoints (all seen, confidence 1) -> [T, 50, 3]."""
+    """The synthetic signer's [T, 10, 2] keypoints (all seen, confidence 1), or [T, 30, 2] with its fingers,
+    -> [T, 50, 3]."""
+    if points.shape[1] == len(SYNTHETIC_SLOTS):
+        slots, chosen = SYNTHETIC_SLOTS, points
+    else:
+        body = [i for i in range(len(SYNTHETIC_SLOTS)) if i not in _HAND_TIPS]
+        slots = tuple(SYNTHETIC_SLOTS[i] for i in body) + SYNTHETIC_FINGER_SLOTS
+        chosen = np.concatenate([points[:, body], points[:, len(SYNTHETIC_SLOTS):]], axis=1)
     skeleton = missing(len(points))
-    skeleton[:, SYNTHETIC_SLOTS, :2] = points
-    skeleton[:, SYNTHETIC_SLOTS, 2] = 1.0
+    skeleton[:, slots, :2] = chosen
+    skeleton[:, slots, 2] = 1.0
     return skeleton
 
 

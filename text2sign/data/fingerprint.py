@@ -21,5 +21,7 @@ def split_digest(config: DataConfig, texts: list[str]) -> str:
     spec = [config.name, config.image_size, config.num_frames]
     if config.signer_variation != 1.0:  # other clips under the same texts (the default keeps earlier digests)
         spec.append(config.signer_variation)
+    if config.finger_keypoints:  # the same clips with more keypoints: other data for a pose plan
+        spec.append("finger_keypoints")
     content = json.dumps([*spec, texts], ensure_ascii=False)
     return hashlib.sha256(content.encode("utf-8")).hexdigest()[:10]

@@ -32,6 +32,12 @@ KEYPOINT_NAMES = (
     "left_wrist",
     "left_hand_tip",
 )
+# With fingers (`DataConfig.finger_keypoints`), each hand's five fingers follow, from the dominant (right) hand:
+# where each finger's capsule starts (its base, at the palm) and ends (its tip), thumb first.
+FINGER_KEYPOINT_NAMES = tuple(
+    f"{hand}_{finger}_{end}" for hand in ("right", "left")
+    for finger in ("thumb", "index", "middle", "ring", "little") for end in ("base", "tip")
+)
 
 # Body layout. UNIT is a shoulder half-width as a fraction of the frame at body_scale 1.
 UNIT = 0.16
@@ -176,12 +182,13 @@ def toward_default(appearance: Appearance, variation: float) -> Appearance:
 
 
 def render(
-    glosses: Sequence[str], appearance: Appearance, size: int, num_frames: int
+    glosses: Sequence[str], appearance: Appearance, size: int, num_frames: int, fingers: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a signer signing `glosses` in order.
 
     Returns video float32 [3, T, H, W] in [-1, 1] (H = W = size, T = num_frames) and keypoints
-    float32 [T, K, 2] in [0, 1] image coordinates (x right, y down), K = len(KEYPOINT_NAMES).
+    float32 [T, K, 2] in [0, 1] image coordinates (x right, y down): K = len(KEYPOINT_NAMES), and with
+    `fingers` the FINGER_KEYPOINT_NAMES after them.
     """
     if size < 8 or num_frames < 2:
         raise ValueError(f"need size >= 8 and num_frames >= 2, got size={size}, num_frames={num_frames}")
@@ -197,15 +204,17 @@ def render(
 
     video *= 2.0
     video -= 1.0
-    return video, _keypoints(frame, dominant, non_dominant, num_frames)
+    return video, _keypoints(frame, dominant, non_dominant, num_frames, fingers)
 
 
-def render_keypoints(glosses: Sequence[str], appearance: Appearance, size: int, num_frames: int) -> np.ndarray:
+def render_keypoints(
+    glosses: Sequence[str], appearance: Appearance, size: int, num_frames: int, fingers: bool = False
+) -> np.ndarray:
     """The keypoints `render` returns for the same arguments, without drawing the video (under half the time),
     for what learns from the motion alone (the pose planner's first phase)."""
     frame = _Frame(appearance, size)
     dominant, non_dominant = _limbs(glosses, frame, num_frames)
-    return _keypoints(frame, dominant, non_dominant, num_frames)
+    return _keypoints(frame, dominant, non_dominant, num_frames, fingers)
 
 
 def _limbs(glosses: Sequence[str], frame: _Frame, num_frames: int) -> tuple[_Limb, _Limb]:
@@ -220,13 +229,15 @@ def _limbs(glosses: Sequence[str], frame: _Frame, num_frames: int) -> tuple[_Lim
     return dominant, non_dominant
 
 
-def _keypoints(frame: _Frame, dominant: _Limb, non_dominant: _Limb, num_frames: int) -> np.ndarray:
-    """[T, K, 2] in [0, 1] image coordinates: head, neck, then each arm's shoulder, elbow, wrist and hand tip."""
+def _keypoints(frame: _Frame, dominant: _Limb, non_dominant: _Limb, num_frames: int, fingers: bool) -> np.ndarray:
+    """[T, K, 2] in [0, 1] image coordinates: head, neck, then each arm's shoulder, elbow, wrist and hand tip;
+    with `fingers`, then each hand's fingers' bases and tips (the capsules after the palm's)."""
     head_and_neck = frame.to_image(np.array([HEAD_CENTRE, (0.0, 0.0)]), side=1)
-    keypoints = np.concatenate(
-        [np.broadcast_to(head_and_neck, (num_frames, 2, 2)), dominant.joints, non_dominant.joints], axis=1
-    )
-    return (keypoints / frame.size).astype(np.float32)
+    parts = [np.broadcast_to(head_and_neck, (num_frames, 2, 2)), dominant.joints, non_dominant.joints]
+    if fingers:
+        for limb in (dominant, non_dominant):  # [T, 5, 2, 2]: finger, (base, tip), (x, y)
+            parts.append(np.stack([limb.hand_a[:, 1:], limb.hand_b[:, 1:]], axis=2).reshape(num_frames, 10, 2))
+    return (np.concatenate(parts, axis=1) / frame.size).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------

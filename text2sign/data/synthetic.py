@@ -42,6 +42,7 @@ class SyntheticSigningCorpus(Dataset):
     glosses    tuple[str, ...], what is signed, in order (1 to 4 signs)
     keypoints  float32 [T, 50, 3], the signer's 10 joints in the common skeleton (`skeleton.from_synthetic`),
                x, y in [0, 1] image coordinates and a confidence; the 40 points it lacks are missing
+               (with data.finger_keypoints, each finger's base and tip too: 28 points)
     """
 
     keypoint_names = skeleton.POINT_NAMES
@@ -92,12 +93,13 @@ class SyntheticSigningCorpus(Dataset):
     def keypoints_of(self, index: int) -> torch.Tensor:
         """The sample's keypoints [T, 50, 3] without drawing its video."""
         glosses, c = self._sentences[index].glosses, self.config
-        keypoints = render_keypoints(glosses, self.appearance_of(index), c.image_size, c.num_frames)
+        keypoints = render_keypoints(glosses, self.appearance_of(index), c.image_size, c.num_frames, c.finger_keypoints)
         return torch.from_numpy(skeleton.from_synthetic(keypoints))
 
     def _render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        c = self.config
         video, keypoints = render(
-            self._sentences[index].glosses, self.appearance_of(index), self.config.image_size, self.config.num_frames
+            self._sentences[index].glosses, self.appearance_of(index), c.image_size, c.num_frames, c.finger_keypoints
         )
         return np.round((video + 1.0) * 127.5).astype(np.uint8), keypoints
 
