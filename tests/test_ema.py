@@ -61,3 +61,19 @@ def test_decay_warms_up_then_caps_at_max_decay():
     assert ema_decay(10**6, 0.5) == 0.5
     decays = [ema_decay(n, 0.9999) for n in range(2000)]
     assert decays == sorted(decays)
+
+
+def test_ema_changes_what_is_validated_never_what_trains(tmp_path):
+    # The study's stability reading rests on this: with one seed, a run with EMA and one without take the same
+    # optimizer steps (the same train/loss), and differ only in the weights that are validated and evaluated.
+    from mlproject.config_from_params import resolve_config
+    from text2sign.training.reporting import MemoryTracker
+    from text2sign.training.trainer import train
+
+    histories = {}
+    for ablation in ("baseline", "no_ema"):
+        tracker = MemoryTracker()
+        train(resolve_config(ablation, "tiny"), tmp_path / ablation, tracker, progress=False)
+        histories[ablation] = tracker.history("train/loss"), tracker.history("val/loss")
+    assert histories["baseline"][0] == histories["no_ema"][0]
+    assert histories["baseline"][1] != histories["no_ema"][1]
