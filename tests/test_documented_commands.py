@@ -54,8 +54,12 @@ def documented_commands() -> list[tuple[str, str]]:
     return found
 
 
-def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int) -> list[str]:
-    """The command as this test runs it: tiny, on the CPU, short, with real ids, paths and ports."""
+def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int, folder: Path) -> list[str]:
+    """The command as this test runs it: tiny, on the CPU, short, with real ids, paths and ports.
+
+    `mlflow run` starts its entry point in the project folder, so a relative `output=` (the results page's
+    `output=docs/results/medium`) would write into this checkout: it goes under the test's folder instead.
+    """
     for placeholder, value in ids.items():
         command = command.replace(placeholder, value)
     words = shlex.split(command)
@@ -73,6 +77,7 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
         word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpora["phoenix2014t"]), word)
         word = re.sub(r"how2sign:/data/how2sign", f"how2sign:{corpora['how2sign']}", word)
         word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
+        word = re.sub(r"^output=([^/].*)$", lambda m: f"output={folder / m.group(1)}", word)
         word = re.sub(r"^nproc_per_node=\d+$", "nproc_per_node=2", word)
         word = "2" if adapted and adapted[-1] == "--nproc-per-node" else word
         adapted.append(word)
@@ -112,12 +117,13 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
     port = free_port()
     server = None
     seen, timings = set(), []
+    untracked_before = _untracked_in_checkout()
     try:
         for doc, command in commands:
             if command in seen:  # shown in the README and in docs/: run once
                 continue
             seen.add(command)
-            args = adapt(command, ids, corpora, port)
+            args = adapt(command, ids, corpora, port, tmp_path)
             if _same_run(args) in seen:  # e.g. `-P scale=medium` and the default, both `tiny` here
                 continue
             seen.add(_same_run(args))
@@ -140,6 +146,15 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
         if server is not None:
             stop_process_group(server)
     print("\n".join(f"{seconds:5d} s  {command}" for seconds, command in timings))
+    # A documented command run here must not leave files in the checkout (they would be committed by mistake).
+    assert _untracked_in_checkout() <= untracked_before, _untracked_in_checkout() - untracked_before
+
+
+def _untracked_in_checkout() -> set[str]:
+    """Files git does not know and does not ignore; empty where the checkout is not a git repository."""
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
+                         capture_output=True, text=True)
+    return {line[3:] for line in out.stdout.splitlines() if line.startswith("??")}
 
 
 def _same_run(args: list[str]) -> tuple[str, ...]:
