@@ -52,7 +52,7 @@ _RUN_PARAMS = ("ablation", "scale", "seed", "epochs", "data", "overrides", "eval
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlproject.train", description=__doc__.split("\n")[0])
     parser.add_argument("--ablation", default="baseline", help="a name in ablations/ or a path to a .py file")
-    parser.add_argument("--scale", default="small", help="tiny | small | medium | full")
+    parser.add_argument("--scale", default="small", help="tiny | small | medium | large | full")
     parser.add_argument("--seed", default="0", help="training seed (the corpus has its own, data.corpus_seed)")
     parser.add_argument("--epochs", default="", help="override the scale's epoch count")
     parser.add_argument("--data", default="synthetic",

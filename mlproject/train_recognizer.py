@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default="synthetic",
                         help="synthetic (default), phoenix2014t:PATH, how2sign:PATH (keypoints only: a pose-only "
                              "judge) or folder:PATH with glosses or keypoints")
-    parser.add_argument("--scale", default="small", help="tiny | small | medium | full: the clip size of the runs it will judge")
+    parser.add_argument("--scale", default="small", help="tiny | small | medium | large | full: the clip size of the runs it will judge")
     parser.add_argument("--seed", default="0")
     parser.add_argument("--epochs", default="", help="override the scale's epoch count")
     parser.add_argument("--device", default="auto")

@@ -16,7 +16,7 @@ from mlproject.benchmark import diffusers_unet_like, peak_flops
 from text2sign.models import UNet3D
 
 
-@pytest.mark.parametrize("scale", ["tiny", "small", "full"])
+@pytest.mark.parametrize("scale", ["tiny", "small", "large", "full"])
 def test_diffusers_unet_is_built_to_our_parameter_count_within_ten_percent(scale):
     config = resolve_config("baseline", scale)
     with torch.device("meta"):

@@ -50,6 +50,25 @@ def test_medium_scale_has_small_clips_and_network_and_trains_sixteen_times_as_lo
     assert (small.data.signer_variation, medium.data.signer_variation) == (0.0, 1.0)
 
 
+def test_large_scale_has_the_seed_study_s_clips_on_one_signer_with_fingers_and_a_network_a_cpu_can_train():
+    large, full = resolve_config("baseline", "large"), resolve_config("baseline", "full")
+    assert (large.data.image_size, large.data.num_frames) == (full.data.image_size, full.data.num_frames) == (64, 16)
+    assert large.data.finger_keypoints and large.data.signer_variation == 0.0 and large.model.pose_plan
+    # Attention only at the coarsest level (16x16 = 256 tokens): at 32x32 it made a step 17 times small's.
+    assert large.model.channel_mult == (1, 2, 2) and large.model.attention_levels == (2,)
+    assert large.data.test_size == 128  # the evaluation set
+    assert large.train.batch_size * large.train.grad_accum == 4
+
+
+def test_large_on_a_real_corpus_keeps_the_corpus_s_signers_and_keypoints(tmp_path):
+    from tests.corpus_builders import make_phoenix
+
+    corpus = make_phoenix(tmp_path / "PHOENIX-2014-T")
+    config = resolve_config("pixel_only", "large", data=f"phoenix2014t:{corpus}")
+    assert config.data.signer_variation == 1.0 and not config.data.finger_keypoints
+    assert config.model.pose_plan_captions == 0
+
+
 def test_every_scale_validates():
     for scale in SCALES:
         validate(resolve_config("baseline", scale))
@@ -82,7 +101,7 @@ def test_unknown_ablation_lists_the_known_ones():
 
 
 def test_unknown_scale_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="tiny, small, medium, full"):
+    with pytest.raises(ConfigError, match="tiny, small, medium, large, full"):
         resolve_config("baseline", "huge")
 
 

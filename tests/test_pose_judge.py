@@ -4,6 +4,7 @@ learns to read the signer's keypoints alone, is registered and found again by co
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -130,6 +131,11 @@ def test_the_registry_saves_a_pose_only_judge_and_evaluate_loads_it_for_its_corp
 
     loaded, status = load_recognizer_for(how2sign_data, "tiny")
     assert loaded is not None and loaded.spec == model.spec, status
+    # A run with finger keypoints is judged on its fingers too: a judge that never learnt them is not picked.
+    with_fingers = dataclasses.replace(how2sign_data, finger_keypoints=True)
+    assert tags["finger_keypoints"] == "false"
+    none, why = load_recognizer_for(with_fingers, "large")
+    assert none is None and "with finger keypoints" in why and "-P scale=large" in why, why
     video = torch.rand(1, 3, 4, 16, 16) * 2 - 1
     assert torch.equal(loaded(video).keypoints, model(video).keypoints)
     served = mlflow.pyfunc.load_model(f"models:/{recognizer_model_name(how2sign_data)}/{version}")

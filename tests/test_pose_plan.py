@@ -415,3 +415,25 @@ def test_a_checkpoint_from_before_the_common_skeleton_loads_as_the_same_model():
     loaded.load_trainable_state_dict(old)
     for key, value in loaded.trainable_state_dict().items():
         assert torch.equal(value, saved[key]), key
+
+
+def test_the_large_network_draws_a_64x64_clip_of_16_frames_from_its_finger_skeleton():
+    # `large` is the seed study's clip size on a CPU: its UNet takes the skeleton with the finger channels and
+    # its gradients reach the first layer, at the real sizes (one clip).
+    import dataclasses
+
+    from text2sign import skeleton
+    from text2sign.data import build_dataset
+    from text2sign.models import UNet3D
+
+    config = resolve_config("baseline", "large")
+    clip = build_dataset(dataclasses.replace(config.data, train_size=1), "train")[0]
+    assert clip["video"].shape == (3, 16, 64, 64)
+    keypoints = clip["keypoints"][None]
+    assert (keypoints[0, :, list(skeleton.SYNTHETIC_FINGER_SLOTS), 2] == 1).all()  # every finger seen in every frame
+    unet = UNet3D(config.model, context_dim=16)
+    noisy = torch.randn(1, 3, 16, 64, 64)
+    prediction = unet(noisy, torch.tensor([500]), torch.randn(1, 5, 16), torch.ones(1, 5, dtype=torch.bool), keypoints)
+    assert prediction.shape == noisy.shape
+    prediction.square().mean().backward()
+    assert unet.conv_in.weight.grad is not None

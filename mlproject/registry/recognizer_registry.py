@@ -1,9 +1,9 @@
 """The back-translation judge in the MLflow Model Registry: `text2sign-recognizer-<dataset>`.
 
-Each version is tagged with the clip size it reads (`image_size`, `num_frames`), what it reads (`reads`:
-`glosses,keypoints`, `glosses`, or `keypoints` for the pose-only judge of a corpus without glosses) and its
-own error on real test videos (`test_wer`, `test_keypoint_mje`), so `evaluate` picks the newest judge that
-fits the run being judged.
+Each version is tagged with the clip size it reads (`image_size`, `num_frames`), whether it learnt the synthetic
+signer's fingers (`finger_keypoints`), what it reads (`reads`: `glosses,keypoints`, `glosses`, or `keypoints` for
+the pose-only judge of a corpus without glosses) and its own error on real test videos (`test_wer`,
+`test_keypoint_mje`), so `evaluate` picks the newest judge that fits the run being judged.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: d
     version = int(info.registered_model_version)
     client = MlflowClient()
     tags = {"image_size": recognizer.spec["image_size"], "num_frames": recognizer.spec["num_frames"],
-            "dataset": data.name, "reads": recognizer.reads,
+            "finger_keypoints": str(data.finger_keypoints).lower(), "dataset": data.name, "reads": recognizer.reads,
             **{k.split("/")[-1]: f"{v:.4f}" for k, v in metrics.items()}}
     for key, value in tags.items():
         client.set_model_version_tag(recognizer_model_name(data), str(version), key, str(value))
@@ -61,16 +61,23 @@ def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: d
 
 
 def load_recognizer_for(data: DataConfig, scale: str, device: str = "cpu") -> tuple[SignRecognizer | None, str]:
-    """The newest registered recognizer that reads clips of `data`'s size, or None and why not (with the fix)."""
+    """The newest registered recognizer that reads clips of `data`'s size, or None and why not (with the fix).
+
+    With finger keypoints the run's pose error is measured on the fingers too, so only a judge that learnt them
+    may read it; a judge registered before the tag existed learnt none.
+    """
     client = MlflowClient()
     name = recognizer_model_name(data)
+    fingers = str(data.finger_keypoints).lower()
     versions = [
         v for v in client.search_model_versions(f"name='{name}'")
         if v.tags.get("image_size") == str(data.image_size) and v.tags.get("num_frames") == str(data.num_frames)
+        and v.tags.get("finger_keypoints", "false") == fingers
     ]
     if not versions:
+        with_fingers = " with finger keypoints" if data.finger_keypoints else ""
         return None, (f"no recognizer registered as {name} for {data.image_size}x{data.image_size} clips of "
-                      f"{data.num_frames} frames; train one with: {train_command(data, scale)}")
+                      f"{data.num_frames} frames{with_fingers}; train one with: {train_command(data, scale)}")
     newest = max(versions, key=lambda v: int(v.version))
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{newest.version}"))
     weights = next(local.rglob("recognizer.safetensors"))
