@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from evaluation.judge.recognizer import SignRecognizer
 from evaluation.metrics.frechet import frechet_distance_features
+from evaluation.metrics.hand_shapes import hand_shape_partners, hand_shape_reading
 from evaluation.metrics.lpips_metric import lpips_per_video
 from evaluation.metrics.pose_steering import pose_steering
 from evaluation.metrics.steering import guidance_sweep, score_steering
@@ -190,6 +191,8 @@ def evaluate_model(
 
     if recognizer is not None and test.has_glosses:
         metrics.update(_backtranslation_metrics(glosses, reading, rows))
+        if config.data.name == "synthetic":  # hand-shape partners come from the synthetic signer's lexicon
+            metrics.update(_hand_shape_metrics(glosses, {name: read[0] for name, read in reading.items()}))
         if model.unet.pose_planner is not None and test.keypoint_names:
             metrics.update(_true_pose_reading(model, diffusion, config, settings, device, samples, recognizer))
         generate_again = functools.partial(generate_set, model, diffusion, config=config, settings=settings, device=device)
@@ -241,6 +244,19 @@ def _backtranslation_metrics(glosses: list[tuple[str, ...]], reading: dict[str, 
             "eval/backtranslation_wer_real": word_error_rate(glosses, hyp_real),
             "eval/backtranslation_bleu4_real": bleu4(glosses, hyp_real),
             "eval/fsd": frechet_distance_features(feat_gen, feat_real)}
+
+
+def _hand_shape_metrics(glosses: list[tuple[str, ...]], hypotheses: dict[str, list]) -> dict[str, float]:
+    """How often the judge reads a gloss rather than its hand-shape partner (`evaluation.metrics.hand_shapes`), on
+    each set of videos read (`generated`, `real`, `true_pose`), and the generated videos' score as a fraction of
+    the real clips'. A set in which no such gloss was read either way has no score."""
+    partners = hand_shape_partners()
+    scores = {name: hand_shape_reading(glosses, read, partners) for name, read in hypotheses.items()}
+    metrics = {"eval/hand_shape_reading" + ("" if name == "generated" else f"_{name}"): score
+               for name, score in scores.items() if score is not None}
+    if scores.get("generated") is not None and scores.get("real"):
+        metrics["eval/hand_shape_reading_vs_real"] = scores["generated"] / scores["real"]
+    return metrics
 
 
 def _steering_and_sweep(recognizer: SignRecognizer, settings: EvalSettings, generate_again, texts: list[str],
@@ -364,8 +380,9 @@ def _true_pose_reading(model: TextToSign, diffusion: GaussianDiffusion, config: 
     videos, _ = generate_set(model, diffusion, [s["text"] for s in samples], config, settings, device, keypoints=truth)
     hypotheses = _read_signing(recognizer, videos, settings.batch_size)[0]
     glosses = [tuple(s["glosses"]) for s in samples]
+    hand_shapes = _hand_shape_metrics(glosses, {"true_pose": hypotheses}) if config.data.name == "synthetic" else {}
     return {"eval/backtranslation_wer_true_pose": word_error_rate(glosses, hypotheses),
-            "eval/backtranslation_bleu4_true_pose": bleu4(glosses, hypotheses)}
+            "eval/backtranslation_bleu4_true_pose": bleu4(glosses, hypotheses), **hand_shapes}
 
 
 def _fvd_metrics(i3d: torch.nn.Module, real: Tensor, generated: Tensor,

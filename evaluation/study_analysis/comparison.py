@@ -55,6 +55,7 @@ BETTER_WHEN: dict[str, Literal["lower", "higher"]] = {
     "summary/peak_cpu_rss_gib": "lower",
     "train/videos_per_s": "higher",
     "stability/val_loss_wobble": "lower",
+    "eval/hand_shape_reading": "higher",
 }
 
 # What the generated videos are worth. The judge's own scores on real videos (`*_real`) and FVD between
@@ -83,6 +84,9 @@ STEERING_METRICS: list[str] = ["val/text_loss_gap"]
 # How steady the evaluated weights were late in training (`evaluation.study_analysis.stability`): the EMA
 # question's third part, beside the seed-to-seed `std` of every metric.
 STABILITY_METRICS: list[str] = ["stability/val_loss_wobble"]
+
+# Are the hands legible (evaluation.metrics.hand_shapes)? Logged on the synthetic corpus, beside the real clips' score.
+HAND_METRICS: list[str] = ["eval/hand_shape_reading"]
 
 # What they cost. A CUDA run logs GPU memory, a CPU run `summary/peak_cpu_rss_gib` instead.
 COST_METRICS: list[str] = [
@@ -118,7 +122,7 @@ def default_metrics(columns: Iterable[str]) -> list[str]:
     has no GPU memory to miss.
     """
     present = set(columns)
-    pose = [metric for metric in STEERING_METRICS + POSE_METRICS + STABILITY_METRICS if metric in present]
+    pose = [metric for metric in STEERING_METRICS + POSE_METRICS + HAND_METRICS + STABILITY_METRICS if metric in present]
     return QUALITY_METRICS + pose + [metric for metric in COST_METRICS if metric in present]
 
 
