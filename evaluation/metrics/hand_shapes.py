@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from text2sign.data.lexicon import LEXICON, REST, Sign
+from evaluation.metrics.text_metrics import alignment
+from text2sign.data.lexicon import LEXICON, REST, HandTrack, Sign
 
 # Two signs are partners when their hands' paths are this close (mean distance over the sign, both hands, in
 # shoulder half-widths: a hand is about 0.4 wide) and their fingers point within this angle of each other, but
@@ -31,8 +32,8 @@ def _shapes(sign: Sign) -> tuple[str | None, ...]:
     return sign.dominant.shape, sign.dominant.shape_end, base.shape, base.shape_end
 
 
-def _differ_only_by_shape(a: Sign, b: Sign) -> bool:
-    (dominant_a, base_a), (dominant_b, base_b) = a.tracks(_INSTANTS), b.tracks(_INSTANTS)
+def _differ_only_by_shape(a: Sign, b: Sign, tracks: Mapping[str, tuple[HandTrack, HandTrack]]) -> bool:
+    (dominant_a, base_a), (dominant_b, base_b) = tracks[a.gloss], tracks[b.gloss]
     path = (np.linalg.norm(dominant_a.centre - dominant_b.centre, axis=1).mean()
             + np.linalg.norm(base_a.centre - base_b.centre, axis=1).mean())
     turn = np.degrees(np.abs(np.angle(np.exp(1j * (dominant_a.angle - dominant_b.angle)))).mean())
@@ -41,35 +42,13 @@ def _differ_only_by_shape(a: Sign, b: Sign) -> bool:
 
 def hand_shape_partners(lexicon: Mapping[str, Sign] = LEXICON) -> dict[str, frozenset[str]]:
     """Every gloss that has partners, and its partners: the signs it differs from mainly by hand shape."""
+    tracks = {gloss: sign.tracks(_INSTANTS) for gloss, sign in lexicon.items()}
     partners: dict[str, set[str]] = {}
     for a, b in itertools.combinations(lexicon.values(), 2):
-        if _differ_only_by_shape(a, b):
+        if _differ_only_by_shape(a, b, tracks):
             partners.setdefault(a.gloss, set()).add(b.gloss)
             partners.setdefault(b.gloss, set()).add(a.gloss)
     return {gloss: frozenset(others) for gloss, others in partners.items()}
-
-
-def alignment(reference: Sequence[str], hypothesis: Sequence[str]) -> list[tuple[str, str | None]]:
-    """Each reference gloss and what the hypothesis has at its place (None: deleted), by a Levenshtein
-    alignment that prefers matches, then substitutions, then deletions."""
-    rows, cols = len(reference) + 1, len(hypothesis) + 1
-    cost = np.zeros((rows, cols), dtype=np.int64)
-    cost[:, 0], cost[0, :] = np.arange(rows), np.arange(cols)
-    for i, j in itertools.product(range(1, rows), range(1, cols)):
-        cost[i, j] = min(cost[i - 1, j - 1] + (reference[i - 1] != hypothesis[j - 1]),
-                         cost[i - 1, j] + 1, cost[i, j - 1] + 1)
-    pairs: list[tuple[str, str | None]] = []
-    i, j = rows - 1, cols - 1
-    while i > 0:
-        if j > 0 and cost[i, j] == cost[i - 1, j - 1] + (reference[i - 1] != hypothesis[j - 1]):
-            pairs.append((reference[i - 1], hypothesis[j - 1]))
-            i, j = i - 1, j - 1
-        elif cost[i, j] == cost[i - 1, j] + 1:
-            pairs.append((reference[i - 1], None))
-            i -= 1
-        else:  # an inserted hypothesis gloss: no reference gloss is read there
-            j -= 1
-    return pairs[::-1]
 
 
 def hand_shape_reading(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequence[str]],

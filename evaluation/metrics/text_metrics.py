@@ -21,21 +21,44 @@ def _check_pairs(references: Sequence[Sequence[str]], hypotheses: Sequence[Seque
         )
 
 
-def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
-    """Levenshtein distance: the fewest substitutions, insertions and deletions that turn `a` into `b`."""
-    previous = list(range(len(b) + 1))  # distances from a[:0] to every prefix of b
+def _edit_costs(a: Sequence[str], b: Sequence[str]) -> list[list[int]]:
+    """costs[i][j]: the fewest substitutions, insertions and deletions that turn a[:i] into b[:j] (Levenshtein)."""
+    costs = [list(range(len(b) + 1))]  # from a[:0] to every prefix of b
     for i, token_a in enumerate(a, start=1):
         current = [i]
         for j, token_b in enumerate(b, start=1):
             current.append(
                 min(
-                    previous[j] + 1,  # delete token_a
+                    costs[i - 1][j] + 1,  # delete token_a
                     current[j - 1] + 1,  # insert token_b
-                    previous[j - 1] + (token_a != token_b),  # substitute, free when they match
+                    costs[i - 1][j - 1] + (token_a != token_b),  # substitute, free when they match
                 )
             )
-        previous = current
-    return previous[-1]
+        costs.append(current)
+    return costs
+
+
+def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Levenshtein distance: the fewest substitutions, insertions and deletions that turn `a` into `b`."""
+    return _edit_costs(a, b)[-1][-1]
+
+
+def alignment(reference: Sequence[str], hypothesis: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each reference token and what the hypothesis has at its place (None: deleted), by the alignment behind
+    `edit_distance`, preferring matches and substitutions, then deletions."""
+    costs = _edit_costs(reference, hypothesis)
+    pairs: list[tuple[str, str | None]] = []
+    i, j = len(reference), len(hypothesis)
+    while i > 0:
+        if j > 0 and costs[i][j] == costs[i - 1][j - 1] + (reference[i - 1] != hypothesis[j - 1]):
+            pairs.append((reference[i - 1], hypothesis[j - 1]))
+            i, j = i - 1, j - 1
+        elif costs[i][j] == costs[i - 1][j] + 1:
+            pairs.append((reference[i - 1], None))
+            i -= 1
+        else:  # an inserted hypothesis token: no reference token is read there
+            j -= 1
+    return pairs[::-1]
 
 
 def word_error_rate(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequence[str]]) -> float:
