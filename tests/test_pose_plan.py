@@ -178,6 +178,35 @@ def test_the_unet_reads_the_skeleton_beside_the_noisy_clip():
     assert torch.allclose(planned, planned_by_hand)  # no keypoints: the planner's, from the text
 
 
+def test_the_skeleton_at_every_level_starts_as_the_same_function_and_then_reaches_the_lower_resolutions():
+    torch.manual_seed(0)
+    at_input = UNet3D(POSE_TINY, CONTEXT_DIM)
+    torch.manual_seed(0)
+    every_level = UNet3D(dataclasses.replace(POSE_TINY, pose_at_every_level=True), CONTEXT_DIM)
+    assert len(every_level.pose_inputs) == len(POSE_TINY.channel_mult) - 1  # one per lower resolution
+    every_level.load_state_dict(at_input.state_dict(), strict=False)  # a checkpoint from before the switch
+    x, timesteps, context, mask = make_inputs()
+    keypoints = random_skeletons(2, x.shape[2])
+    with torch.no_grad():
+        assert torch.equal(every_level(x, timesteps, context, mask, keypoints),
+                           at_input(x, timesteps, context, mask, keypoints))  # zero-initialised: nothing added yet
+
+    every_level.conv_out.weight.data.normal_(std=0.1)  # let a gradient flow back from the output
+    loss = every_level(x, timesteps, context, mask, keypoints).square().mean()
+    loss.backward()
+    assert every_level.pose_inputs[0].weight.grad.abs().sum() > 0  # the skeleton at 8x8 is learnt from
+    with torch.no_grad():
+        every_level.pose_inputs[0].weight.normal_(std=0.1)
+        shown = every_level(x, timesteps, context, mask, keypoints)
+        other_pose = every_level(x, timesteps, context, mask, random_skeletons(2, x.shape[2]))
+    assert not torch.allclose(shown, other_pose)
+
+
+def test_the_skeleton_at_every_level_does_nothing_without_a_pose_plan():
+    plain = UNet3D(dataclasses.replace(TINY, pose_at_every_level=True), CONTEXT_DIM)
+    assert plain.pose_inputs is None and plain.conv_in.in_channels == 3
+
+
 def test_keypoints_for_a_unet_without_a_pose_plan_are_refused_and_off_adds_nothing():
     plain = UNet3D(TINY, CONTEXT_DIM)
     assert plain.pose_planner is None and plain.conv_in.in_channels == 3

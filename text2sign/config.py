@@ -85,6 +85,10 @@ class ModelConfig:
     # learns a few thousand captions by heart plans new ones badly; one that has read tens of thousands has
     # learnt how signs follow one another (docs/steering.md).
     pose_plan_captions: int = 0
+    # The skeleton also joins the features at each lower resolution of the UNet's down path (added through a
+    # zero-initialised convolution, as T2I-Adapter does; Mou et al. 2023), not only beside the noisy clip at the
+    # input: where a hand is stays visible to the layers that draw it. Does nothing without a pose plan.
+    pose_at_every_level: bool = False
 
 
 @dataclass(frozen=True)

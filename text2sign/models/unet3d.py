@@ -139,6 +139,11 @@ class UNet3D(nn.Module):
         # With a pose plan the skeleton comes in beside the noisy clip: a channel per arm segment and per finger.
         condition_channels = len(skeleton.CHANNELS) if config.pose_plan else 0
         self.conv_in = spatial_conv(in_channels + condition_channels, config.channels)
+        # `pose_at_every_level`: one zero-initialised conv per lower resolution, so switching it on starts from
+        # the same function as off, and the skeleton is added where the down path enters that resolution.
+        self.pose_inputs = nn.ModuleList(
+            zero_(spatial_conv(condition_channels, width)) for width in widths[:-1]
+        ) if config.pose_plan and config.pose_at_every_level else None
 
         # Every output of the down path is kept as a skip for the up path: record their widths.
         skip_widths = [config.channels]
@@ -180,15 +185,25 @@ class UNet3D(nn.Module):
             return checkpoint(block, h, embedding, context, context_mask, use_reentrant=False)
         return block(h, embedding, context, context_mask)
 
-    def _with_pose(self, x: Tensor, context: Tensor, context_mask: Tensor, keypoints: Tensor | None) -> Tensor:
-        """x, and with a pose plan the skeleton's bone maps beside it: [B, C (+ bones), T, H, W]."""
+    def _skeleton(self, x: Tensor, context: Tensor, context_mask: Tensor, keypoints: Tensor | None) -> Tensor | None:
+        """With a pose plan, the skeleton's bone maps at x's size [B, bones, T, H, W] (planned from the text when
+        `keypoints` is None); without one, None."""
         if self.pose_planner is None:
             if keypoints is not None:
                 raise ValueError("keypoints given to a UNet without a pose plan (model.pose_plan is off)")
-            return x
+            return None
         if keypoints is None:
             keypoints = self.pose_planner(context, context_mask, x.shape[2])
-        return torch.cat([x, pose_maps(keypoints.to(x.dtype), x.shape[-1])], dim=1)
+        return pose_maps(keypoints.to(x.dtype), x.shape[-1])
+
+    def _add_skeleton(self, h: Tensor, bones: Tensor | None, level: int) -> Tensor:
+        """h [B, C, T, H', W'] as it enters down level `level` (> 0), plus the skeleton averaged to H' x W'
+        when `pose_at_every_level` is on; otherwise h."""
+        if self.pose_inputs is None or bones is None:
+            return h
+        factor = bones.shape[-1] // h.shape[-1]
+        pooled = F.avg_pool3d(bones, kernel_size=(1, factor, factor))
+        return h + self.pose_inputs[level - 1](pooled)
 
     def forward(self, x: Tensor, timesteps: Tensor, context: Tensor, context_mask: Tensor,
                 keypoints: Tensor | None = None) -> Tensor:
@@ -206,14 +221,15 @@ class UNet3D(nn.Module):
         context_mask = context_mask.bool().clone()
         context_mask[:, 0] |= ~context_mask.any(dim=1)
 
-        h = self.conv_in(self._with_pose(x, context, context_mask, keypoints))
+        bones = self._skeleton(x, context, context_mask, keypoints)
+        h = self.conv_in(x if bones is None else torch.cat([x, bones], dim=1))
         skips = [h]
-        for level in self.down_levels:
+        for index, level in enumerate(self.down_levels):
             for block in level.blocks:
                 h = self._run(block, h, embedding, context, context_mask)
                 skips.append(h)
             if level.resample is not None:
-                h = level.resample(h)
+                h = self._add_skeleton(level.resample(h), bones, index + 1)
                 skips.append(h)
 
         for block in self.middle:
