@@ -3,7 +3,8 @@
     mlflow run . -e evaluate -P run_id=<run id> --env-manager local
     python -m mlproject.evaluate --run-id <run id> --num-videos 64 --sampler ddim --steps 50
 
-The weights evaluated are the EMA's unless the run trained without EMA (tag `eval_weights`). Metrics
+The weights evaluated are the EMA's unless the run trained without EMA, or `--weights raw|ema` asks for
+one (tag `eval_weights`); the raw weights of the same step tell what the EMA adds. Metrics
 whose networks are not on this machine are skipped with a `*_status` tag that says how to get them;
 `--strict true` turns that into an error.
 """
@@ -40,6 +41,7 @@ class EvaluateRequest:
     settings: EvalSettings = EvalSettings()
     strict: bool = False
     device: str = "auto"
+    weights: str = "auto"  # auto: the EMA's unless the run trained without EMA; or "ema", "raw"
     # The entry point stops without a recognizer (back-translation is the point of evaluating);
     # evaluation at the end of training skips those metrics instead, so training never fails for it.
     require_recognizer: bool = True
@@ -58,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     parser.add_argument("--batch-size", default="8")
     parser.add_argument("--strict", default="false", help="true: a metric that cannot be computed is an error")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--weights", default="auto", help="auto (the EMA's unless the run trained without EMA), ema or raw")
     parser.add_argument("--steering", default="true", help="also generate from empty and shuffled texts (eval/steer_*)")
     parser.add_argument("--steering-videos", default=str(EvalSettings.steering_videos),
                         help="the steering check on the first N of the evaluated texts; 0 = all of them")
@@ -74,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
         raise ConfigError(f"sampler: got {args.sampler!r}, expected 'ddim' or 'dpmsolver++'.")
     if args.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device: got {args.device!r}, expected auto, cpu or cuda.")
+    if args.weights not in ("auto", "ema", "raw"):
+        raise ConfigError(f"weights: got {args.weights!r}, expected auto, ema or raw.")
     settings = EvalSettings(
         num_videos=non_negative_int("num_videos", args.num_videos) or None, sampler=args.sampler or None,
         steps=non_negative_int("steps", args.steps) or None, guidance=optional_float("guidance", args.guidance),
@@ -86,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     if settings.guidance is not None and settings.guidance < 1:
         raise ConfigError(f"guidance: {settings.guidance} is below 1; 1 means no guidance.")
     return EvaluateRequest(run_id=args.run_id, model_uri=args.model_uri, settings=settings,
-                           strict=flag("strict", args.strict), device=args.device)
+                           strict=flag("strict", args.strict), device=args.device, weights=args.weights)
 
 
 def parse_scales(text: str) -> tuple[float, ...] | None:
@@ -185,7 +190,7 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
     device = pick_device(request.device)
 
     settings = _settings_for(request, config, run_id)
-    model, weights = TextToSign.for_inference(config, state)
+    model, weights = TextToSign.for_inference(config, state, request.weights)
     model.to(device)
     judges = build_judges(config.data, run.data.tags.get("scale", "small"), device)
     missing = [s for s in (judges.recognizer_status if judges.recognizer is None else "",

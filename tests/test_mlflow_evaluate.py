@@ -126,6 +126,17 @@ def test_evaluate_a_run_without_ema_uses_the_raw_weights(store):
     assert tags["eval/guidance_sweep"] == "1"
 
 
+def test_the_raw_weights_of_an_ema_run_can_be_evaluated_and_missing_ones_are_refused(store):
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    baseline, no_ema = _runs(store)["baseline"], _runs(store)["no_ema"]
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", baseline.info.run_id, "--num-videos", "2",
+                "--steps", "2", "--steering", "false", "--guidance-sweep", "none", "--weights", "raw"], store)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert client.get_run(baseline.info.run_id).data.tags["eval_weights"] == "raw"
+    out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", no_ema.info.run_id, "--weights", "ema"], store)
+    assert out.returncode == 2 and "no ema weights" in out.stderr and "weights=raw" in out.stderr, out.stderr[-2000:]
+
+
 def test_guidance_on_a_model_trained_without_caption_dropout_is_refused(store):
     run = _runs(store)["no_ema"]
     out = _run([sys.executable, "-m", "mlproject.evaluate", "--run-id", run.info.run_id, "--guidance", "4"], store)
@@ -152,6 +163,7 @@ def test_strict_evaluation_fails_when_published_weights_are_missing(store):
         (["--run-id", "0123456789abcdef0123456789abcdef", "--guidance-sweep", "1,0.5"], "guidance_sweep: 0.5 is below 1"),
         (["--run-id", "0123456789abcdef0123456789abcdef", "--guidance-sweep", "1,x"], "guidance_sweep: got 'x'"),
         (["--run-id", "0123456789abcdef0123456789abcdef", "--steering-videos", "-1"], "steering_videos"),
+        (["--run-id", "0123456789abcdef0123456789abcdef", "--weights", "best"], "weights: got 'best', expected auto, ema or raw"),
     ],
 )
 def test_bad_evaluate_input_is_a_usage_error_naming_the_fix(store, args, message):

@@ -76,6 +76,21 @@ def test_the_inference_checkpoint_keeps_exactly_the_weights_generation_uses(tiny
     assert all(torch.equal(expected[name], value) for name, value in from_slim.state_dict().items())
 
 
+def test_the_raw_weights_are_there_when_asked_for_and_absent_ones_are_refused(tiny_run):
+    from text2sign.config import ConfigError
+    from text2sign.pipeline import TextToSign
+
+    config, _, result = tiny_run
+    assert config.ema.enabled
+    full = load_checkpoint(result.last_checkpoint)
+    raw, weights = TextToSign.for_inference(config, full, "raw")
+    assert weights == "raw"
+    assert all(torch.equal(raw.state_dict()[name], value) for name, value in full["model"].items())
+    assert any(not torch.equal(full["ema"][name], value) for name, value in full["model"].items())
+    with pytest.raises(ConfigError, match="no raw weights.*weights=ema"):
+        TextToSign.for_inference(config, TextToSign.inference_checkpoint(config, full), "raw")
+
+
 def test_resume_matches_uninterrupted_run(tiny_run, tmp_path):
     config, _, result = tiny_run
     first_epoch = sorted((result.run_dir / "checkpoints").glob("step_*.pt"))[0]

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from text2sign import skeleton
-from text2sign.config import Config
+from text2sign.config import Config, ConfigError
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.models import UNet3D
 from text2sign.text_encoder import TextEncoder
@@ -41,10 +41,11 @@ class TextToSign(nn.Module):
         return state
 
     @classmethod
-    def for_inference(cls, config: Config, checkpoint: dict) -> tuple["TextToSign", str]:
-        """The model of a checkpoint with the weights it is evaluated and served with: the EMA's unless
-        the run trained without EMA. Returns the model (in eval mode) and which weights, "ema" or "raw"."""
-        weights = _inference_weights(config, checkpoint)
+    def for_inference(cls, config: Config, checkpoint: dict, weights: str = "auto") -> tuple["TextToSign", str]:
+        """The model of a checkpoint with the weights it is evaluated and served with: by default ("auto") the
+        EMA's unless the run trained without EMA; "ema" or "raw" to ask for one. Returns the model (in eval
+        mode) and which weights it holds, "ema" or "raw"."""
+        weights = _inference_weights(config, checkpoint, weights)
         model = cls(config)
         model.load_trainable_state_dict(checkpoint[weights])
         return model.eval(), "ema" if weights == "ema" else "raw"
@@ -115,9 +116,21 @@ def ten_point_skeleton_upgraded(unet_state: dict[str, Tensor]) -> dict[str, Tens
     return state
 
 
-def _inference_weights(config: Config, checkpoint: dict) -> str:
-    """The checkpoint key a run is evaluated and served with: "ema" unless the run trained without EMA."""
-    return "ema" if config.ema.enabled and bool(checkpoint["ema"]) else "model"
+def _inference_weights(config: Config, checkpoint: dict, asked: str = "auto") -> str:
+    """The checkpoint key a run is evaluated and served with. "auto": "ema" unless the run trained without
+    EMA. The raw weights are there to compare with the EMA's at the same step, without training again."""
+    has_ema = config.ema.enabled and bool(checkpoint["ema"])
+    if asked == "auto":
+        return "ema" if has_ema else "model"
+    if asked == "raw" and checkpoint["model"]:
+        return "model"
+    if asked == "ema" and has_ema:
+        return "ema"
+    if asked not in ("ema", "raw"):
+        raise ConfigError(f"weights: got {asked!r}, expected auto, ema or raw.")
+    other = "raw" if asked == "ema" else "ema"
+    raise ConfigError(f"weights: this checkpoint holds no {asked} weights (the run trained without EMA, or it is a "
+                      f"registered model, which keeps only the weights it serves); use weights=auto or weights={other}.")
 
 
 @torch.no_grad()
