@@ -119,14 +119,30 @@ def crown_champion(runs: pd.DataFrame, metric: str) -> str | None:
 
     if metric not in runs.columns:
         return None
-    candidates = runs.dropna(subset=[metric, "registered"])
+    client = MlflowClient()
+    # A run imported without its weights names the version of the store it came from: not one here.
+    here = runs["registered"].map(lambda ref: _registered_here(client, ref)) if "registered" in runs else None
+    candidates = runs[here == runs["run_id"]].dropna(subset=[metric]) if here is not None else runs.iloc[:0]
     if candidates.empty:
         return None
     best = candidates.sort_values(metric, ascending=lower_is_better(metric)).iloc[0]
     version = str(best["registered"]).split("/")[-1]
-    MlflowClient().set_registered_model_alias(REGISTERED_MODEL, "champion", version)
+    client.set_registered_model_alias(REGISTERED_MODEL, "champion", version)
     return (f"champion: {REGISTERED_MODEL} version {version} ({best['ablation']}, seed {best['seed']}, "
             f"{metric} = {best[metric]:.4f})")
+
+
+def _registered_here(client, reference) -> str | None:
+    """The run id of registered version `<name>/<version>` in this store, None where it has no such version."""
+    from mlflow.exceptions import MlflowException
+
+    name, _, version = str(reference).partition("/")
+    if not (isinstance(reference, str) and version):
+        return None
+    try:
+        return client.get_model_version(name, version).run_id
+    except MlflowException:
+        return None
 
 
 def _study_experiment(study: str) -> str:
@@ -195,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.study_analysis.stability import with_stability
     from mlproject.tracking import descriptions
 
+    from mlproject.export_import.importing import run_here
+
+    if args.study:  # the id this store has, or the one of the record it was imported from
+        args.study = run_here(mlflow.MlflowClient(), args.study.strip())
     try:
         runs, left_out = fetch_runs(args.experiment, args.study)
     except ConfigError as error:

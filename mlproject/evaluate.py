@@ -45,6 +45,8 @@ class EvaluateRequest:
     # The entry point stops without a recognizer (back-translation is the point of evaluating);
     # evaluation at the end of training skips those metrics instead, so training never fails for it.
     require_recognizer: bool = True
+    # A registered judge, `<name>/<version>`, rather than the newest that fits: a study reads every child with one.
+    judge: str = ""
 
 
 def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
@@ -64,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     parser.add_argument("--steering", default="true", help="also generate from empty and shuffled texts (eval/steer_*)")
     parser.add_argument("--steering-videos", default=str(EvalSettings.steering_videos),
                         help="the steering check on the first N of the evaluated texts; 0 = all of them")
+    parser.add_argument("--judge", default="",
+                        help="the registered recognizer to read the videos with, as <name>/<version> (default: the "
+                             "newest registered for the run's corpus and clip size)")
     parser.add_argument("--guidance-sweep", default="auto",
                         help="comma-separated guidance scales to compare; auto: "
                              f"{','.join(f'{g:g}' for g in DEFAULT_GUIDANCE_SWEEP)} (1 alone for a run trained "
@@ -91,7 +96,8 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     if settings.guidance is not None and settings.guidance < 1:
         raise ConfigError(f"guidance: {settings.guidance} is below 1; 1 means no guidance.")
     return EvaluateRequest(run_id=args.run_id, model_uri=args.model_uri, settings=settings,
-                           strict=flag("strict", args.strict), device=args.device, weights=args.weights)
+                           strict=flag("strict", args.strict), device=args.device, weights=args.weights,
+                           judge=args.judge.strip())
 
 
 def parse_scales(text: str) -> tuple[float, ...] | None:
@@ -112,7 +118,7 @@ def parse_scales(text: str) -> tuple[float, ...] | None:
     return tuple(scales)
 
 
-def build_judges(data_config, scale: str, device):
+def build_judges(data_config, scale: str, device, judge: str = ""):
     """Every judge that can be had on this machine, and for the others the reason and the fix."""
     from evaluation.evaluate_model import Judges, no_glosses_status
     from evaluation.metrics.i3d_weights import load_i3d
@@ -127,7 +133,7 @@ def build_judges(data_config, scale: str, device):
     corpus = CorpusFiles.open(parse_data_spec(data_config.name))
     # A corpus with keypoints but no glosses (How2Sign) has a pose-only judge, found the same way.
     if corpus.has_glosses() or corpus.has_keypoints():
-        judges.recognizer, judges.recognizer_status = load_recognizer_for(data_config, scale, str(device))
+        judges.recognizer, judges.recognizer_status = load_recognizer_for(data_config, scale, str(device), judge)
     else:  # no recognizer can exist: say why instead of asking for one to be trained
         judges.recognizer_status = no_glosses_status(data_config.name)
     if os.environ.get(FVD_SWITCH, "on") == "off":
@@ -192,7 +198,7 @@ def _evaluate_and_log(request: EvaluateRequest, client, run, folder: Path, progr
     settings = _settings_for(request, config, run_id)
     model, weights = TextToSign.for_inference(config, state, request.weights)
     model.to(device)
-    judges = build_judges(config.data, run.data.tags.get("scale", "small"), device)
+    judges = build_judges(config.data, run.data.tags.get("scale", "small"), device, request.judge)
     missing = [s for s in (judges.recognizer_status if judges.recognizer is None else "",
                            judges.fvd_status, judges.stlpips_status, judges.lpips_status) if s]
     # Only back-translation makes the recognizer indispensable: a pose-only judge is missed with a note.

@@ -14,6 +14,11 @@ started, or stopped before their first checkpoint, start afresh. The plan may gr
 seeds, another ablation): only what the study does not have yet is trained.
 
     mlflow run . -e study -P seeds=3 -P scale=small -P resume=<study run id> --env-manager local
+
+A study outlives its machine too: `export=<folder>` exports it (mlproject/export_import) each time a child
+finishes, so a lost machine costs at most the child in flight; `import_study` brings the folder into another
+store, where `resume=` takes the study's id in the record. Every child is read by one judge: the newest that
+fits when the study starts, named in the study's tag `study/judge` and passed to each child.
 """
 
 from __future__ import annotations
@@ -69,7 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--experiment", default="",
                         help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME, else {DEFAULT_EXPERIMENT}); under "
                              "`mlflow run`, the experiment MLflow created the study run in. Children go to the study's.")
-    parser.add_argument("--resume", default="", help="a study run id: keep its finished children, continue the rest")
+    parser.add_argument("--resume", default="", help="a study run id (here, or in the record it was imported from): "
+                                                     "keep its finished children, continue the rest")
+    parser.add_argument("--export", default="", help="a folder to export the study into each time a child finishes")
     cluster = parser.add_argument_group("cluster (executor slurm or submitit-local; mlproject/scheduling/slurm.py)")
     cluster.add_argument("--executor", default="local",
                          help="local: children as processes here; slurm: one Slurm job each, through submitit; "
@@ -131,9 +138,9 @@ def child_env(gpu: str | None, children_at_once: int) -> dict[str, str]:
 
 def child_command(ablation: str, seed: int, args: argparse.Namespace, study_id: str, resume_run: str | None,
                   processes: int = 1) -> list[str]:
-    """The train entry point of one child, nested under the study run."""
+    """The train entry point of one child, nested under the study run, read by the study's judge."""
     command = [sys.executable, "-m", "mlproject.train", "--ablation", ablation, "--scale", args.scale, "--seed", str(seed),
-               "--overrides", args.overrides, "--study", study_id,
+               "--overrides", args.overrides, "--study", study_id, "--judge", getattr(args, "judge", ""),
                "--parent-run-id", study_id, "--evaluate", args.evaluate, "--nproc-per-node", str(processes)]
     return command + (["--resume", resume_run] if resume_run else [])
 
@@ -186,6 +193,9 @@ def open_study(args: argparse.Namespace, children_count: int):
         mlflow.set_tags({"mlflow.runName": f"study-{args.scale}-{children_count}runs", "study": parent.info.run_id,
                          "role": "study", "scale": args.scale, "study/overrides": args.overrides})
         return parent
+    from mlproject.export_import.importing import run_here
+
+    args.resume = run_here(mlflow.MlflowClient(), args.resume)  # the study imported from a record, by its id there
     try:
         previous = mlflow.MlflowClient().get_run(args.resume)
     except mlflow.exceptions.MlflowException as error:
@@ -264,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     study_id = parent.info.run_id
+    args.judge = pin_judge(parent, children, args)
     logs = Path(tempfile.mkdtemp(prefix="text2sign-study-"))
     results, todo = finished_and_todo(children, previous_children(study_id) if args.resume else {}, args.scale)
     if cluster is not None:
@@ -278,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in run_children(todo, args, study_id, slots, logs):
         results.append(result)
         print(f"  {outcome_line(result)}", flush=True)
+        export_if_asked(args.export, study_id)
 
     failed = [r for r in results if r.returncode != 0]
     log_summary_and_logs(study_id, results, failed, logs, resumed=bool(args.resume))
@@ -286,8 +298,49 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(failed)} of {len(results)} runs failed: {', '.join(r.run_name for r in failed)} (logs in {logs})",
               file=sys.stderr)
     mlflow.end_run(status="FAILED" if len(failed) == len(results) else "FINISHED")
+    export_if_asked(args.export, study_id)
     print_where_to_look(parent.info.experiment_id, study_id)
     return 1 if len(failed) == len(results) else 0
+
+
+def pin_judge(parent, children: list[tuple[str, int]], args: argparse.Namespace) -> str:
+    """The judge every child is read by (`<name>/<version>`), recorded in the study's tag `study/judge`: the one
+    the study already names, else the one its finished children were read by (a study from before the tag),
+    else the newest that fits its clips; "" where none is registered yet (the children then say how to train one).
+    """
+    import mlflow
+
+    from mlproject.export_import.references import model_reference
+    from mlproject.registry.recognizer_registry import newest_recognizer
+
+    client = mlflow.MlflowClient()
+    pinned = client.get_run(parent.info.run_id).data.tags.get("study/judge", "")
+    if not pinned and args.resume:
+        read_by = {model_reference(run.data.tags.get("eval/recognizer", "")) for run in client.search_runs(
+            [parent.info.experiment_id], f"tags.study = '{parent.info.run_id}' and attributes.status = 'FINISHED'")}
+        read_by.discard(None)
+        pinned = "/".join(read_by.pop()) if len(read_by) == 1 else ""
+    if not pinned:
+        version = newest_recognizer(resolve_config(children[0][0], args.scale, 0, overrides=args.overrides).data)
+        pinned = f"{version.name}/{version.version}" if version else ""
+    if pinned:
+        mlflow.set_tag("study/judge", pinned)
+    return pinned
+
+
+def export_if_asked(folder: str, study_id: str) -> None:
+    """The study into `folder` as it stands; a failure is reported and the study goes on."""
+    if not folder:
+        return
+    from mlproject.export_import.exporting import export_study
+
+    try:
+        report = export_study(study_id, Path(folder))
+    except Exception as error:  # the runs are safe in the store; the export can be run again by hand
+        print(f"warning: exporting the study into {folder} failed ({type(error).__name__}: {error}); retry with "
+              f"mlflow run . -e export_study -P study={study_id} -P output={folder} --env-manager local", file=sys.stderr)
+        return
+    print(f"  exported into {folder}: {len(report.runs)} runs", flush=True)
 
 
 def print_where_to_look(experiment_id: str, study_id: str) -> None:

@@ -46,7 +46,8 @@ _TAG_LIMIT = 4000
 SYSTEM_METRICS_SAMPLING = {"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "30",
                            "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING": "2"}
 # The `train` entry-point parameters that shape a run, for the command that resumes it.
-_RUN_PARAMS = ("ablation", "scale", "seed", "epochs", "data", "overrides", "evaluate", "register", "nproc_per_node")
+_RUN_PARAMS = ("ablation", "scale", "seed", "epochs", "data", "overrides", "evaluate", "register", "judge",
+               "nproc_per_node")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--parent-run-id", default="", help="nest this run under that one (a study run)")
     parser.add_argument("--evaluate", default="true", help="evaluate on the test split after training")
     parser.add_argument("--register", default="true", help="register the best checkpoint as model text2sign")
+    parser.add_argument("--judge", default="", help="the registered recognizer that evaluates the run, as <name>/<version> "
+                                                    "(default: the newest that fits; a study passes its own)")
     parser.add_argument("--nproc-per-node", default="1",
                         help="processes (one per GPU) on this machine: 1 trains in this process; more start them "
                              "with torchrun as one data-parallel run. Under your own torchrun (several nodes), "
@@ -155,12 +158,12 @@ def register_after_training(run_id: str, result, run_dir: Path, ablation: str, t
     return tags
 
 
-def evaluate_after_training(run_id: str, tracker) -> None:
+def evaluate_after_training(run_id: str, tracker, judge: str = "") -> None:
     """The `evaluate` entry point on the finished run; a missing judge or a failure never fails training."""
     from mlproject.evaluate import EvaluateRequest, evaluate_run
 
     try:
-        evaluate_run(EvaluateRequest(run_id=run_id, require_recognizer=False))
+        evaluate_run(EvaluateRequest(run_id=run_id, require_recognizer=False, judge=judge))
     except Exception as error:  # the trained model is safe in its checkpoints; say why and how to retry
         message = f"{type(error).__name__}: {error}"
         tracker.set_tags({"eval/status": f"failed: {message[:4000]}"})
@@ -414,7 +417,7 @@ def _after_training(args: argparse.Namespace, run_id: str, result, run_dir: Path
         run_tags.update(register_after_training(run_id, result, run_dir, run_tags["ablation"], tracker))
         tracker.set_tags({descriptions.NOTE: descriptions.training_run(run_tags, metrics_so_far, summary)})
     if run_evaluation:
-        evaluate_after_training(run_id, tracker)
+        evaluate_after_training(run_id, tracker, args.judge.strip())
     tracker.log_artifact(tracker.write_metric_log(run_dir / "logs" / "metrics.csv"), "logs")
 
 

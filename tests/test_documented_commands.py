@@ -14,6 +14,7 @@ their code path through submitit's local executor.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import subprocess
@@ -35,7 +36,9 @@ pytestmark = pytest.mark.slow
 # docs/server.md stands up a team server (apt, a PostgreSQL admin, secrets from the environment):
 # tests/test_team_server.py runs that path on a throwaway cluster instead. Pages in subfolders (docs/results/)
 # are covered too: a results page gives the command that reproduces it.
-DOCS = [REPO / "README.md", *sorted(p for p in (REPO / "docs").rglob("*.md") if p.name != "server.md")]
+# The results pages last: they rebuild what the other pages' commands made (a study, its export).
+DOCS = [REPO / "README.md", *sorted(p for p in (REPO / "docs").glob("*.md") if p.name != "server.md"),
+        *sorted((REPO / "docs").glob("*/**/*.md"))]
 SCALED = ("train", "study", "train_recognizer", "bench")  # the entry points with a scale parameter
 # .ci/run also makes the keypoint extractor's environment (docs/keypoints.md).
 NOT_RUN_AGAIN = ("python -m pytest", "python3 -m venv", "pip install", "python -m text2sign.data setup-extractor")
@@ -63,6 +66,10 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
     for placeholder, value in ids.items():
         command = command.replace(placeholder, value)
     words = shlex.split(command)
+    # `NAME=value command`: a store of its own for that command, kept under the test's folder.
+    settings = [re.sub(r"^(MLFLOW_TRACKING_URI=sqlite:///)([^/].*)$", lambda m: f"{m.group(1)}{folder / m.group(2)}", w)
+                for w in itertools.takewhile(_is_assignment, words)]
+    words = words[len(settings):]
     if words[0] == "python":
         words[0] = sys.executable
     if words[:2] == ["mlflow", "run"]:
@@ -77,7 +84,10 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
         word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpora["phoenix2014t"]), word)
         word = re.sub(r"how2sign:/data/how2sign", f"how2sign:{corpora['how2sign']}", word)
         word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
-        word = re.sub(r"^output=([^/].*)$", lambda m: f"output={folder / m.group(1)}", word)
+        word = re.sub(r"^(output|folder)=([^/].*)$", lambda m: f"{m.group(1)}={folder / m.group(2)}", word)
+        # A results page imports its committed study: here, the study the pages before it made and exported.
+        word = re.sub(r"^folder=.*/docs/results/.*$", f"folder={folder / 'study-export'}", word)
+        word = re.sub(r"^study=[0-9a-f]{32}$", f"study={ids.get('<study run id>', '')}", word)
         word = re.sub(r"^nproc_per_node=\d+$", "nproc_per_node=2", word)
         word = "2" if adapted and adapted[-1] == "--nproc-per-node" else word
         adapted.append(word)
@@ -102,7 +112,7 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
         adapted += ["-P", "evaluate=false"]
     if adapted[1:3] == ["-m", "mlproject.train"] and "--evaluate" not in adapted:
         adapted += ["--evaluate", "false"]
-    return adapted
+    return [*settings, *adapted]
 
 
 def test_every_documented_command_runs_at_tiny_scale(tmp_path):
@@ -134,7 +144,9 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
                     stop_process_group(server)
                     server = None
                 continue
-            out = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+            settings = dict(word.split("=", 1) for word in itertools.takewhile(_is_assignment, args))
+            args = args[len(settings):]
+            out = subprocess.run(args, cwd=tmp_path, env={**env, **settings}, capture_output=True, text=True, timeout=900)
             timings.append((round(time.monotonic() - start), command))
             assert out.returncode == 0, f"{doc}: {command}\n{shlex.join(args)}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
             if args[0] == "curl":
@@ -148,6 +160,11 @@ def test_every_documented_command_runs_at_tiny_scale(tmp_path):
     print("\n".join(f"{seconds:5d} s  {command}" for seconds, command in timings))
     # A documented command run here must not leave files in the checkout (they would be committed by mistake).
     assert _untracked_in_checkout() <= untracked_before, _untracked_in_checkout() - untracked_before
+
+
+def _is_assignment(word: str) -> bool:
+    """`NAME=value` before a command: an environment variable for that command alone."""
+    return re.match(r"^[A-Z_][A-Z0-9_]*=", word) is not None
 
 
 def _untracked_in_checkout() -> set[str]:

@@ -60,25 +60,48 @@ def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: d
     return version
 
 
-def load_recognizer_for(data: DataConfig, scale: str, device: str = "cpu") -> tuple[SignRecognizer | None, str]:
-    """The newest registered recognizer that reads clips of `data`'s size, or None and why not (with the fix).
+def fits(version, data: DataConfig) -> bool:
+    """Whether a registered judge reads clips of `data`'s size. With finger keypoints the run's pose error is
+    measured on the fingers too, so only a judge that learnt them fits; one registered before the tag learnt none."""
+    return (version.tags.get("image_size") == str(data.image_size) and version.tags.get("num_frames") == str(data.num_frames)
+            and version.tags.get("finger_keypoints", "false") == str(data.finger_keypoints).lower())
 
-    With finger keypoints the run's pose error is measured on the fingers too, so only a judge that learnt them
-    may read it; a judge registered before the tag existed learnt none.
-    """
-    client = MlflowClient()
+
+def newest_recognizer(data: DataConfig):
+    """The newest registered version that fits `data`, or None."""
     name = recognizer_model_name(data)
-    fingers = str(data.finger_keypoints).lower()
-    versions = [
-        v for v in client.search_model_versions(f"name='{name}'")
-        if v.tags.get("image_size") == str(data.image_size) and v.tags.get("num_frames") == str(data.num_frames)
-        and v.tags.get("finger_keypoints", "false") == fingers
-    ]
-    if not versions:
+    versions = [v for v in MlflowClient().search_model_versions(f"name='{name}'") if fits(v, data)]
+    return max(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def pinned_recognizer(data: DataConfig, judge: str):
+    """The version `judge` (`<name>/<version>`) names, checked to fit `data`; ConfigError with the fix otherwise."""
+    from mlflow.exceptions import MlflowException
+
+    from text2sign.config import ConfigError
+
+    name, _, number = judge.partition("/")
+    try:
+        version = MlflowClient().get_model_version(name, number)
+    except MlflowException:
+        raise ConfigError(f"judge: no registered version {judge!r} here; pass <name>/<version> of a registered "
+                          f"recognizer, or leave judge empty for the newest that fits.") from None
+    if name != recognizer_model_name(data) or not fits(version, data):
+        raise ConfigError(f"judge: {judge} does not read this run's clips ({data.name}, {data.image_size}x"
+                          f"{data.image_size}, {data.num_frames} frames); leave judge empty for the newest that fits.")
+    return version
+
+
+def load_recognizer_for(data: DataConfig, scale: str, device: str = "cpu", judge: str = ""
+                        ) -> tuple[SignRecognizer | None, str]:
+    """The recognizer `judge` names, else the newest registered that reads clips of `data`'s size; or None and
+    why not (with the fix)."""
+    chosen = pinned_recognizer(data, judge) if judge else newest_recognizer(data)
+    if chosen is None:
         with_fingers = " with finger keypoints" if data.finger_keypoints else ""
-        return None, (f"no recognizer registered as {name} for {data.image_size}x{data.image_size} clips of "
-                      f"{data.num_frames} frames{with_fingers}; train one with: {train_command(data, scale)}")
-    newest = max(versions, key=lambda v: int(v.version))
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{newest.version}"))
+        return None, (f"no recognizer registered as {recognizer_model_name(data)} for {data.image_size}x"
+                      f"{data.image_size} clips of {data.num_frames} frames{with_fingers}; train one with: "
+                      f"{train_command(data, scale)}")
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{chosen.name}/{chosen.version}"))
     weights = next(local.rglob("recognizer.safetensors"))
-    return SignRecognizer.load(weights).to(device).eval(), f"{name} version {newest.version}"
+    return SignRecognizer.load(weights).to(device).eval(), f"{chosen.name} version {chosen.version}"
