@@ -227,15 +227,21 @@ class BenchModel(TextToSign):
 
 def bench_training(denoiser: nn.Module, config: Config, text: TextTable, device: torch.device,
                    train_samples: int) -> Training:
-    """The trainer's `Training` around `denoiser`, holding what its optimizer step reads: the model and its EMA,
-    AdamW with the LR schedule of a run over `train_samples` clips, the random stream. A run's other parts
-    (data splits, run folder, tracker) the step never reads, and they are left empty."""
+    """The trainer's `Training` around `denoiser`, with the text table as its fixed encoder (`training_of`)."""
     config = dataclasses.replace(config, text=dataclasses.replace(config.text, freeze=True))  # the table is fixed
     denoiser.to(device, memory_format=memory_format_of(config)).train()
     model = BenchModel(config, denoiser, text)
     ema_model = None
     if config.ema.enabled:
         ema_model = BenchModel(config, copy.deepcopy(denoiser).requires_grad_(False).eval(), text)
+    return training_of(config, model, ema_model, device, train_samples)
+
+
+def training_of(config: Config, model: TextToSign, ema_model: TextToSign | None, device: torch.device,
+                train_samples: int) -> Training:
+    """The trainer's `Training` around a built model and its EMA, holding what its optimizer step reads: AdamW
+    with the LR schedule of a run over `train_samples` clips, the random stream. A run's other parts (data
+    splits, run folder, tracker) the step never reads, and they are left empty."""
     optimizer, trainable = build_optimizer(config, model, device)
     num_steps = total_steps(config, train_samples)
     return Training(

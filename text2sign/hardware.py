@@ -60,6 +60,18 @@ def check_cpu_bf16(train: TrainConfig, device: torch.device) -> None:
                           "drop train.cpu_bf16=true.")
 
 
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's marketing name (the "model name" of Linux's /proc/cpuinfo, or `cpuinfo`'s text), else what
+    `platform` knows, which on Linux is only the architecture ("x86_64"): a timing means little without it."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, flags=re.M)
+    return found.group(1).strip() if found else platform.processor() or platform.machine()
+
+
 def rss_gib() -> float:
     """Resident memory of this process now (Linux /proc), else its peak."""
     try:
