@@ -84,10 +84,11 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
         word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpora["phoenix2014t"]), word)
         word = re.sub(r"how2sign:/data/how2sign", f"how2sign:{corpora['how2sign']}", word)
         word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
-        word = re.sub(r"^(output|folder)=([^/].*)$", lambda m: f"{m.group(1)}={folder / m.group(2)}", word)
-        # A results page imports its committed study: here, the study the pages before it made and exported.
-        word = re.sub(r"^folder=.*/docs/results/.*$", f"folder={folder / 'study-export'}", word)
-        word = re.sub(r"^study=[0-9a-f]{32}$", f"study={ids.get('<study run id>', '')}", word)
+        # A results page imports, resumes and exports its committed study: here, the study the pages before it
+        # made and exported.
+        word = re.sub(r"^(folder|export)=docs/results/.*$", lambda m: f"{m.group(1)}=study-export", word)
+        word = re.sub(r"^(study|resume)=[0-9a-f]{32}$", lambda m: f"{m.group(1)}={ids.get('<study run id>', '')}", word)
+        word = re.sub(r"^(output|folder|export)=([^/].*)$", lambda m: f"{m.group(1)}={folder / m.group(2)}", word)
         word = re.sub(r"^nproc_per_node=\d+$", "nproc_per_node=2", word)
         word = "2" if adapted and adapted[-1] == "--nproc-per-node" else word
         adapted.append(word)
