@@ -74,24 +74,33 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
         words[0] = sys.executable
     if words[:2] == ["mlflow", "run"]:
         words[2] = str(REPO) if words[2] == "." else words[2]
-    adapted = []
+    adapted: list[str] = []
     for word in words:
-        word = re.sub(r"^(scale=|--scale=?)(small|medium|full)$", r"\1tiny", word)
-        word = re.sub(r"^(small|medium|full)$", "tiny", word) if adapted and adapted[-1] == "--scale" else word
-        word = re.sub(r"^seeds=\d+$", "seeds=1", word)
-        word = re.sub(r"^epochs=(\d+)$", lambda m: f"epochs={min(int(m.group(1)), 2)}", word)
-        word = word.replace("device=cuda", "device=cpu")
-        word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpora["phoenix2014t"]), word)
-        word = re.sub(r"how2sign:/data/how2sign", f"how2sign:{corpora['how2sign']}", word)
-        word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
-        # A results page imports, resumes and exports its committed study: here, the study the pages before it
-        # made and exported.
-        word = re.sub(r"^(folder|export)=docs/results/.*$", lambda m: f"{m.group(1)}=study-export", word)
-        word = re.sub(r"^(study|resume)=[0-9a-f]{32}$", lambda m: f"{m.group(1)}={ids.get('<study run id>', '')}", word)
-        word = re.sub(r"^(output|folder|export)=([^/].*)$", lambda m: f"{m.group(1)}={folder / m.group(2)}", word)
-        word = re.sub(r"^nproc_per_node=\d+$", "nproc_per_node=2", word)
-        word = "2" if adapted and adapted[-1] == "--nproc-per-node" else word
-        adapted.append(word)
+        adapted.append(adapt_word(word, adapted[-1] if adapted else "", ids, corpora, port, folder))
+    return [*settings, *shortened(adapted)]
+
+
+def adapt_word(word: str, previous: str, ids: dict[str, str], corpora: dict[str, Path], port: int, folder: Path) -> str:
+    """One word of a command as this test runs it (`previous`: the word before it, for `--scale small`)."""
+    word = re.sub(r"^(scale=|--scale=?)(small|medium|full)$", r"\1tiny", word)
+    word = re.sub(r"^(small|medium|full)$", "tiny", word) if previous == "--scale" else word
+    word = re.sub(r"^seeds=\d+$", "seeds=1", word)
+    word = re.sub(r"^epochs=(\d+)$", lambda m: f"epochs={min(int(m.group(1)), 2)}", word)
+    word = word.replace("device=cuda", "device=cpu")
+    word = re.sub(r"/data/PHOENIX-2014-T-release-v3/PHOENIX-2014-T", str(corpora["phoenix2014t"]), word)
+    word = re.sub(r"how2sign:/data/how2sign", f"how2sign:{corpora['how2sign']}", word)
+    word = word.replace("5001", str(port)).replace("localhost:", "127.0.0.1:")
+    # A results page imports, resumes and exports its committed study: here, the study the pages before it
+    # made and exported.
+    word = re.sub(r"^(folder|export)=docs/results/.*$", lambda m: f"{m.group(1)}=study-export", word)
+    word = re.sub(r"^(study|resume)=[0-9a-f]{32}$", lambda m: f"{m.group(1)}={ids.get('<study run id>', '')}", word)
+    word = re.sub(r"^(output|folder|export)=([^/].*)$", lambda m: f"{m.group(1)}={folder / m.group(2)}", word)
+    word = re.sub(r"^nproc_per_node=\d+$", "nproc_per_node=2", word)
+    return "2" if previous == "--nproc-per-node" else word
+
+
+def shortened(adapted: list[str]) -> list[str]:
+    """What each entry point is given to run in seconds here: the scale `tiny`, few steps, no evaluation twice."""
     entry_point = adapted[adapted.index("-e") + 1] if adapted[:2] == ["mlflow", "run"] else ""
     # A command that leaves the scale at its default (`small`: minutes) runs at `tiny` too.
     if entry_point in SCALED and not any(w.startswith("scale=") for w in adapted):
@@ -124,7 +133,7 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
         adapted += ["-P", "evaluate=false"]
     if adapted[1:3] == ["-m", "mlproject.train"] and "--evaluate" not in adapted:
         adapted += ["--evaluate", "false"]
-    return [*settings, *adapted]
+    return adapted
 
 
 def test_every_documented_command_runs_at_tiny_scale(tmp_path):
