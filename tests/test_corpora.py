@@ -353,6 +353,7 @@ def test_split_sizes_cap_a_real_corpus_with_a_seeded_subset(folder, tmp_path):
     assert tags == {"data/samples": "train 2 of 4"}
 
 
+@pytest.mark.timeout(180)  # a worker that inherits a converter's threads waits for ever: fail, and say which test
 def test_real_corpus_gives_the_same_batches_with_two_workers(folder, tmp_path):
     corpus = build_dataset(data(f"folder:{folder}", tmp_path, cache_dir="none"), "train")
 

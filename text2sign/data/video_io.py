@@ -68,7 +68,11 @@ def _video_frames(path: Path) -> Iterator[Image.Image]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                yield frame.to_image()
+                # One thread for the RGB conversion: swscale's slice threads belong to a context PyAV keeps
+                # between frames, and a DataLoader worker forked after the parent converted a frame inherits
+                # that context without its threads, then waits on them for ever. The decoder's own threads
+                # are safe: each clip opens its decoder, in the process that reads it.
+                yield frame.to_image(threads=1)
     except _VIDEO_ERRORS as error:
         raise ClipError(f"cannot be decoded ({_why(error)})") from None
 
