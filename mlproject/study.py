@@ -77,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", default="", help="a study run id (here, or in the record it was imported from): "
                                                      "keep its finished children, continue the rest")
     parser.add_argument("--export", default="", help="a folder to export the study into each time a child finishes")
+    parser.set_defaults(judge="")  # the study's judge, `<name>/<version>`, pinned when it opens (pin_judge)
     cluster = parser.add_argument_group("cluster (executor slurm or submitit-local; mlproject/scheduling/slurm.py)")
     cluster.add_argument("--executor", default="local",
                          help="local: children as processes here; slurm: one Slurm job each, through submitit; "
@@ -140,7 +141,7 @@ def child_command(ablation: str, seed: int, args: argparse.Namespace, study_id: 
                   processes: int = 1) -> list[str]:
     """The train entry point of one child, nested under the study run, read by the study's judge."""
     command = [sys.executable, "-m", "mlproject.train", "--ablation", ablation, "--scale", args.scale, "--seed", str(seed),
-               "--overrides", args.overrides, "--study", study_id, "--judge", getattr(args, "judge", ""),
+               "--overrides", args.overrides, "--study", study_id, "--judge", args.judge,
                "--parent-run-id", study_id, "--evaluate", args.evaluate, "--nproc-per-node", str(processes)]
     return command + (["--resume", resume_run] if resume_run else [])
 

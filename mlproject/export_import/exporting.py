@@ -70,6 +70,8 @@ def export_study(study_id: str, folder: Path, checkpoints: bool = False, client:
     generators = versions_named(client, children, ("registry/model",))
     with_files = [v for v in judges + (generators if checkpoints else [])
                   if logged_model_id(v) and layout.SOURCE_VERSION_TAG not in v.tags]
+    # Versions whose files the record holds: those written now, and those imported from it.
+    in_record = with_files + [v for v in judges + generators if layout.SOURCE_VERSION_TAG in v.tags]
     runs = _unique([(study, "study"), *((c, "child") for c in children),
                     *((client.get_run(v.run_id), "judge") for v in judges)])
     references = record_references([run for run, _ in runs], judges + generators)
@@ -77,9 +79,8 @@ def export_study(study_id: str, folder: Path, checkpoints: bool = False, client:
     for experiment_id in {run.info.experiment_id for run, _ in runs}:
         write_experiment(client, folder, experiment_id)  # first, so each experiment's runs find its folder
     for run, role in runs:
-        outputs = [references.models.get(logged_model_id(v), logged_model_id(v)) for v in judges + generators
-                   if v.run_id == run.info.run_id and logged_model_id(v)
-                   and (v in with_files or layout.SOURCE_VERSION_TAG in v.tags)]
+        outputs = [references.models.get(model_id, model_id) for v in in_record if v.run_id == run.info.run_id
+                   for model_id in [logged_model_id(v)]]
         report.runs.append(export_run(client, run, folder, role, references, checkpoints and role == "child", outputs))
     for version in with_files:
         export_logged_model(client, logged_model_id(version), folder, references)
