@@ -94,12 +94,21 @@ class MlflowUI:
             box.send_keys(str(step), Keys.ENTER)
 
     def artifact_images(self) -> list[str]:
-        """Sources of the images the page shows from the run's artifacts (not its icons), after scrolling
-        each of them into view: the chart loads an image when it comes into sight."""
+        """Paths of the run's artifacts the page has drawn as images (not its icons), after scrolling each image
+        into view: the chart loads an image when it comes into sight. MLflow 3.18 fetches an artifact and shows
+        it from a `blob:` URL that names nothing, so the paths come from the page's own requests, counted once
+        an image from the run (a `blob:` or artifact URL) has been drawn."""
         images = self.driver.find_elements(By.TAG_NAME, "img")
         for image in images:
             self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)
-        return [src for src in (img.get_attribute("src") or "" for img in images) if "artifact" in src]
+        from_run = [img for img in images if (img.get_attribute("src") or "").startswith("blob:")
+                    or "artifact" in (img.get_attribute("src") or "")]
+        if not any(self.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+                   for img in from_run):
+            return []
+        requested = self.driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        return [urllib.parse.unquote(url) for url in requested + [img.get_attribute("src") for img in from_run]
+                if "artifact" in url]
 
 
 def compare_route(run_ids: list[str], experiment_id: str) -> str:
