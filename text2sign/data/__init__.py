@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import Dataset
 
 from text2sign.config import DataConfig
+from text2sign.data.keypoints import NO_HANDS_ADVICE
 from text2sign.data.real import SPLITS, CorpusFiles, RealCorpus
 from text2sign.data.records import DataError
 from text2sign.data.spec import parse_data_spec
@@ -45,11 +46,17 @@ def check_corpus(config: DataConfig) -> None:
 def corpus_report(splits: dict[str, Dataset]) -> tuple[dict[str, float], dict[str, str]]:
     """Metrics and tags that say which samples of a real corpus a run used (nothing for the synthetic one):
     tag `data/samples` (used of usable, per split); with data.on_error=skip, metric `data/skipped_samples`
-    and tag `data/skipped` (the count and the first few files with the reason)."""
+    and tag `data/skipped` (the count and the first few files with the reason); with keypoints, tag
+    `data/clips_without_hands` (per split), and `data/no_hands`, the warning, where most clips show no hand."""
     real = {name: dataset for name, dataset in splits.items() if isinstance(dataset, RealCorpus)}
     if not real:
         return {}, {}
     tags = {"data/samples": ", ".join(f"{name} {len(d)} of {d.usable}" for name, d in real.items())}
+    if all(d.has_keypoints for d in real.values()):
+        tags["data/clips_without_hands"] = ", ".join(f"{name} {d.handless} of {len(d)}" for name, d in real.items())
+        warnings = [f"{name}: {d.no_hands}" for name, d in real.items() if d.no_hands]
+        if warnings:
+            tags["data/no_hands"] = f"{'; '.join(warnings)}. {NO_HANDS_ADVICE}"
     metrics: dict[str, float] = {}
     if next(iter(real.values())).config.on_error == "skip":
         skipped = [f"{name}: {problem}" for name, d in real.items() for problem in d.skipped]

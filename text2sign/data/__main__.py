@@ -3,9 +3,10 @@ python -m text2sign.data setup-extractor [--python PYTHON]
 python -m text2sign.data extract-keypoints SPEC [--splits S ...] [--processes N] [--cache-dir DIR]
 
 inspect prints, per split, the number of samples, frames per clip (min / median / max), an example text, the
-keypoint coverage where the corpus has keypoints (body and hands found, hand points the crop cuts off; from a
-sample of the clips when the split is large) and the problems found. Exit codes: 0 every split is usable
-(problems with single samples are listed),
+keypoint coverage where the corpus has keypoints, shipped or extracted (body and hands found, hand points the
+crop cuts off; from a sample of the clips when the split is large; NO HANDS where most clips show no hand)
+and the problems found. Exit codes: 0 every split is usable (problems with single samples, and NO HANDS, are
+listed),
 1 a split is missing, unreadable or has no usable sample, 2 a usage error.
 
 setup-extractor creates the keypoint extractor's own environment (mediapipe 0.10.21, numpy < 2), once;

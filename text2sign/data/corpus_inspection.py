@@ -8,7 +8,9 @@ Where the corpus has keypoints, it reports their coverage per split: the share o
 body (neck and both shoulders), the right hand and the left hand were found (any of a hand's points), and
 the share of the hand points found that the centred square (the crop the model sees) cuts off. That reads
 every keypoint file of a clip, so it reads at most `KEYPOINT_SAMPLE` clips per split, spread evenly over
-it, and says so.
+it, and says so. The keypoints are the ones training reads: shipped with the corpus, or for a corpus that ships
+none, the extractor's entries once its first training clip has one (a clip without is then a problem).
+A split whose clips mostly show no hand is named under it (`keypoints.hands_missing`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import numpy as np
 
 from text2sign import skeleton
 from text2sign.data import how2sign, phoenix
-from text2sign.data.keypoints import KeypointError, load_track
-from text2sign.data.real import SPLITS, bad_sample, read_index
+from text2sign.data.keypoints import NO_HANDS_ADVICE, KeypointError, hands_missing, load_track, shows_hands
+from text2sign.data.real import SPLITS, CorpusFiles, bad_sample, read_index, with_extracted_keypoints
 from text2sign.data.records import SKIP_HINT, ClipRecord, DataError, Problem
 from text2sign.data.spec import DataSpec
 from text2sign.data.video_io import ClipError, count_frames, frame_size
@@ -45,6 +47,7 @@ class KeypointCoverage:
     left_hand: int = 0
     hand_points: int = 0  # hand points found, over all frames
     hand_points_cut: int = 0  # of those, outside the centred square
+    handless: int = 0  # clips with no hand point inside the centred square in any frame
 
     def add(self, points: np.ndarray, width: int, height: int, pixel_centre: float) -> None:
         """One clip's track: points [N, 50, 3] in the pixels of a `width` x `height` frame."""
@@ -57,7 +60,9 @@ class KeypointCoverage:
         hands = points.copy()
         hands[:, : skeleton.RIGHT_HAND] = skeleton.missing(1)[0, : skeleton.RIGHT_HAND]
         self.hand_points += int(seen[:, skeleton.RIGHT_HAND :].sum())
-        self.hand_points_cut += skeleton.to_square(hands, width, height, pixel_centre)[1]
+        squared, cut = skeleton.to_square(hands, width, height, pixel_centre)
+        self.hand_points_cut += cut
+        self.handless += not shows_hands(squared)
 
 
 @dataclass
@@ -78,8 +83,14 @@ class SplitReport:
     def usable(self) -> bool:
         return not self.error and self.samples > 0
 
+    @property
+    def no_hands(self) -> str:
+        """The warning when most clips read show no hand; "" otherwise."""
+        return hands_missing(self.keypoints.handless, self.keypoints.clips) if self.keypoints else ""
+
 
 def inspect_corpus(spec: DataSpec, decode: bool = False) -> list[SplitReport]:
+    extracted = _reads_extracted_keypoints(spec)
     reports = []
     for split in SPLITS:
         report = SplitReport(split, _CORPUS_SPLITS.get(spec.kind, {}).get(split, split))
@@ -89,6 +100,8 @@ def inspect_corpus(spec: DataSpec, decode: bool = False) -> list[SplitReport]:
         except DataError as error:
             report.error = str(error)
             continue
+        if extracted:
+            index = with_extracted_keypoints(index)
         report.problems = list(index.problems)
         opened = []
         for record in index.records:
@@ -101,6 +114,15 @@ def inspect_corpus(spec: DataSpec, decode: bool = False) -> list[SplitReport]:
             report.example = report.example or record
         report.keypoints = _keypoint_coverage([r for r in opened if r.keypoints is not None], report.problems)
     return reports
+
+
+def _reads_extracted_keypoints(spec: DataSpec) -> bool:
+    """Whether training reads the corpus's keypoints from the extractor's cache, as `RealCorpus` decides."""
+    try:
+        corpus = CorpusFiles.open(spec)
+    except DataError:
+        return False  # a folder corpus without a readable texts.csv: each split says why
+    return not corpus.ships_keypoints() and corpus.has_keypoints()
 
 
 def _keypoint_coverage(records: list[ClipRecord], problems: list[Problem]) -> KeypointCoverage | None:
@@ -153,15 +175,24 @@ def format_reports(spec: DataSpec, reports: list[SplitReport]) -> str:
             lines.append(f"    example: {r.example.text!r}  glosses: {glosses}")
         if r.keypoints is not None:
             lines.append(format_coverage(r.keypoints))
+        if r.no_hands:
+            lines.append(f"    NO HANDS: {r.no_hands}")
         lines.append(f"    problems: {len(r.problems) or 'none'}")
         lines += [f"      {p}" for p in r.problems[:_LISTED_PROBLEMS]]
         if len(r.problems) > _LISTED_PROBLEMS:
             lines.append(f"      ... and {len(r.problems) - _LISTED_PROBLEMS} more")
+    lines.append(_verdict(reports))
+    return "\n".join(lines)
+
+
+def _verdict(reports: list[SplitReport]) -> str:
     unusable = [r.split for r in reports if not r.usable]
     if unusable:
-        lines.append(f"not usable: {', '.join(unusable)} (see above)")
-    elif any(r.problems for r in reports):
-        lines.append(f"usable; fix the samples listed above, {SKIP_HINT}")
-    else:
-        lines.append("usable; no problems found")
-    return "\n".join(lines)
+        return f"not usable: {', '.join(unusable)} (see above)"
+    problems = any(r.problems for r in reports)
+    handless = [r.split for r in reports if r.no_hands]
+    if not handless:
+        return f"usable; fix the samples listed above, {SKIP_HINT}" if problems else "usable; no problems found"
+    # Still usable, since the pixel model needs no keypoints; but not "no problems": the plan would learn no hands.
+    fix = f" Fix the samples listed above too, {SKIP_HINT}." if problems else ""
+    return f"usable, but most clips of {', '.join(handless)} show no hand (NO HANDS above). {NO_HANDS_ADVICE}.{fix}"

@@ -4,6 +4,9 @@ A source (How2Sign's OpenPose JSON, a `.pose` file, the MediaPipe extractor's ca
 the skeleton of `text2sign.skeleton` in the pixels of the source's frames, at the source's own frame rate
 and length. `fit_track` then takes the clip's pixels' path: the same instants `frames.sample_indices` picks
 for the pixels, the same centred square (`frames.fit_square`), coordinates in [0, 1] of that square.
+
+`hands_missing` names a split whose clips mostly show no hand, in the same words for `inspect` and for a run's
+warning and tag.
 """
 
 from __future__ import annotations
@@ -14,6 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from text2sign import skeleton
+
+
+# A sign is mostly in the hands, so a clip whose keypoints show no hand in any frame gives the pose plan
+# and the judge nothing of its sign. A few such clips are normal (a detector's miss, a signer turned away),
+# and the losses skip missing points, so they only thin the hands' supervision; when they are most of the
+# clips, the keypoints failed on the corpus (clips too small or too blurred for the detector, hands out of
+# the frame) and a plan trained on them learns the body's motion only. Hence: more than half.
+HANDLESS_LIMIT = 0.5
+NO_HANDS_ADVICE = ("The pose plan and the judge learn signs from the hands; on these keypoints they learn the body's "
+                   "motion only. Check that the clips show the signer's hands, then extract the keypoints again "
+                   "(python -m text2sign.data extract-keypoints redoes changed clips; MediaPipe finds no hands in very "
+                   "small or blurred frames), or train without the pose plan: -P ablation=pixel_only")
 
 
 class KeypointError(Exception):
@@ -50,6 +65,20 @@ def fit_track(track: KeypointTrack, frame_indices: np.ndarray, clip_frames: int,
     points = track.points[np.clip(rows, 0, n - 1)].copy()
     points[beyond] = skeleton.missing(1)[0]  # the track ended before the clip: nothing seen there
     return skeleton.to_square(points, track.width, track.height, track.pixel_centre)
+
+
+def shows_hands(points: np.ndarray) -> bool:
+    """Whether keypoints [N, 50, 3] hold any point of either hand in any frame."""
+    return bool((points[:, skeleton.RIGHT_HAND :, 2] > 0).any())
+
+
+def hands_missing(handless: int, clips: int) -> str:
+    """What to tell the user when more than HANDLESS_LIMIT of `clips` show no hand in any frame (then
+    NO_HANDS_ADVICE says why it matters and what to do); "" otherwise."""
+    if not clips or handless <= HANDLESS_LIMIT * clips:
+        return ""
+    return (f"{handless} of {clips} clips ({100 * handless / clips:.0f}%) show no hand in any frame "
+            f"(in the centred square the model sees)")
 
 
 def load_track(path: Path, frame_size: tuple[int, int] | None = None) -> KeypointTrack:

@@ -36,7 +36,7 @@ from text2sign.config import DataConfig
 from text2sign.data import extract, folder, how2sign, phoenix
 from text2sign.data.clip_cache import ClipCache
 from text2sign.data.frames import to_video_tensor
-from text2sign.data.keypoints import KeypointError, fit_track, load_track
+from text2sign.data.keypoints import NO_HANDS_ADVICE, KeypointError, fit_track, hands_missing, load_track, shows_hands
 from text2sign.data.records import ClipRecord, DataError, Index, Problem
 from text2sign.data.spec import DataSpec
 from text2sign.data.table import Table
@@ -160,6 +160,7 @@ class RealCorpus(Dataset):
         # PNGs, an OpenPose folder a JSON per frame), which need not be redone on every read of every epoch;
         # a source changed on disk during a run is still caught by the next run.
         self._keys: dict[tuple[Path, Path | None], str] = {}
+        self.handless = 0  # of the records with keypoints, those with no hand in any sampled frame
         self.records = self._decodable(self._cap(index.records))
         if self.skipped and config.on_error == "raise":
             more = f" ({len(self.skipped) - 1} more clips of this split cannot be read either)" if len(self.skipped) > 1 else ""
@@ -172,6 +173,9 @@ class RealCorpus(Dataset):
             raise DataError(f"{self.spec}: the {split} split has no usable sample ({len(self.skipped)} left out, e.g. "
                             f"{self.skipped[0] if self.skipped else 'none'}). Check it with: "
                             f"python -m text2sign.data inspect {self.spec}")
+        self.no_hands = hands_missing(self.handless, len(self.records))  # "" unless most clips show no hand
+        if self.no_hands:
+            log.warning("the %s split of %s: %s. %s", split, self.spec, self.no_hands, NO_HANDS_ADVICE)
 
     def _open_cache(self) -> ClipCache | None:
         folder_path = cache_folder(self.config)
@@ -192,13 +196,16 @@ class RealCorpus(Dataset):
         return [records[i] for i in sorted(rng.choice(len(records), size=limit, replace=False).tolist())]
 
     def _decodable(self, records: list[ClipRecord]) -> list[ClipRecord]:
-        """The records whose clips decode, read once each (filling the cache) by the DataLoader's workers."""
+        """The records whose clips decode, read once each (filling the cache) by the DataLoader's workers; counts
+        `handless` on the way."""
         checks = DataLoader(_DecodeCheck(self, records), batch_size=None, num_workers=self.config.num_workers)
         kept = []
         # disable=None: a progress bar on a terminal only (a big corpus takes a while the first time).
-        for record, problem in zip(records, tqdm(checks, desc=f"reading {self.split} clips", unit="clip", disable=None)):
+        checked = tqdm(checks, desc=f"reading {self.split} clips", unit="clip", disable=None)
+        for record, (problem, handless) in zip(records, checked):
             if problem is None:
                 kept.append(record)
+                self.handless += handless
             else:
                 self.skipped.append(problem)
         return kept
@@ -260,7 +267,8 @@ class RealCorpus(Dataset):
 
 
 class _DecodeCheck(Dataset):
-    """Item i: None if record i's clip decodes and its keypoints read, else its Problem. Runs in DataLoader workers."""
+    """Item i: (None, whether its keypoints show no hand) if record i's clip decodes and its keypoints read, else
+    (its Problem, False). Runs in DataLoader workers."""
 
     def __init__(self, corpus: RealCorpus, records: list[ClipRecord]) -> None:
         self.corpus, self.records = corpus, records
@@ -268,10 +276,10 @@ class _DecodeCheck(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> Problem | None:
+    def __getitem__(self, index: int) -> tuple[Problem | None, bool]:
         record = self.records[index]
         try:
-            self.corpus.clip(record)
+            _, keypoints = self.corpus.clip(record)
         except (ClipError, KeypointError) as error:
-            return bad_sample(record, error)
-        return None
+            return bad_sample(record, error), False
+        return None, keypoints is not None and not shows_hands(keypoints)
