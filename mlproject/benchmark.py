@@ -241,7 +241,7 @@ def training_of(config: Config, model: TextToSign, ema_model: TextToSign | None,
                 train_samples: int) -> Training:
     """The trainer's `Training` around a built model and its EMA, holding what its optimizer step reads: AdamW
     with the LR schedule of a run over `train_samples` clips, the random stream. A run's other parts (data
-    splits, run folder, tracker) the step never reads, and they are left empty."""
+    splits, run folder, tracker, validation and checkpoint steps) the step never reads, and they are left empty."""
     optimizer, trainable = build_optimizer(config, model, device)
     num_steps = total_steps(config, train_samples)
     return Training(
@@ -250,8 +250,9 @@ def training_of(config: Config, model: TextToSign, ema_model: TextToSign | None,
         diffusion=GaussianDiffusion(config.diffusion), optimizer=optimizer,
         scheduler=warmup_cosine_schedule(optimizer, config.train.warmup_steps, num_steps),
         generator=torch.Generator().manual_seed(config.train.seed), trainable=trainable, num_steps=num_steps,
-        per_epoch=steps_per_epoch(config, train_samples), local_accum=config.train.grad_accum, resume_from=None,
-        position=Position(), window=LogWindow(started=time.perf_counter()), started=time.perf_counter(),
+        per_epoch=steps_per_epoch(config, train_samples), validation_steps=[], checkpoint_steps=[],
+        local_accum=config.train.grad_accum, resume_from=None, position=Position(),
+        window=LogWindow(started=time.perf_counter()), started=time.perf_counter(),
     )
 
 

@@ -28,12 +28,12 @@ import tempfile
 from pathlib import Path
 
 from text2sign.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
-from text2sign.config import Config, ConfigError, flatten, from_dict, to_json
+from text2sign.config import Config, ConfigError, apply_overrides, flatten, from_dict, to_json
 from text2sign.data import DataError, check_corpus
 from text2sign.training.distributed import World, join_world, launched_by_torchrun, leave_world
 
 from mlproject.cli import RUN_ID, flag, non_negative_int
-from mlproject.config_from_params import resolve_config, run_name
+from mlproject.config_from_params import RUN_LENGTH, length_given, resolve_config, run_name
 from mlproject.scheduling.graceful_stop import GracefulStop
 from mlproject.tracking.server_errors import reports_access_errors
 
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ablation", default="baseline", help="a name in ablations/ or a path to a .py file")
     parser.add_argument("--scale", default="small", help="tiny | small | medium | large | full")
     parser.add_argument("--seed", default="0", help="training seed (the corpus has its own, data.corpus_seed)")
-    parser.add_argument("--epochs", default="", help="override the scale's epoch count")
+    parser.add_argument("--epochs", default="", help="train this many epochs instead of the scale's steps")
     parser.add_argument("--data", default="synthetic",
                         help="corpus: synthetic (default), phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     parser.add_argument("--overrides", default="", help='dotted overrides, e.g. "train.lr=1e-4 model.channels=64"')
@@ -110,8 +110,7 @@ def _git_commit() -> str:
 def _check_resume_compatible(config: Config, saved: Config, source: str) -> None:
     """A resumed run must be the same experiment; only its length may change."""
     mine, theirs = flatten(config), flatten(saved)
-    allowed = {"train.epochs", "train.max_steps"}
-    differing = [k for k in mine if mine[k] != theirs.get(k) and k not in allowed]
+    differing = [k for k in mine if mine[k] != theirs.get(k) and k not in RUN_LENGTH]
     if differing:
         details = ", ".join(f"{k}: {theirs.get(k)!r} in the checkpoint vs {mine[k]!r} now" for k in differing)
         raise ConfigError(f"resume: {source} was trained with a different config ({details}). "
@@ -248,6 +247,12 @@ def _train_other_rank(args: argparse.Namespace, config: Config, world: World, wo
 
     os.environ.pop("MLFLOW_RUN_ID", None)  # nothing in this process may attach to the run (and end it)
     resume_path = _find_checkpoint(args.resume, workdir)[0] if args.resume else None
+    if resume_path is not None:
+        try:
+            config = _resumed_config(args, config, resume_path)
+        except (ConfigError, CheckpointError) as error:  # rank 0 says why, and the run ends there
+            print(f"error (rank {world.rank}): {error}", file=sys.stderr)
+            return 2
     with GracefulStop() as stop:
         try:
             with stop.polled():
@@ -267,7 +272,9 @@ def _train_tracked(args: argparse.Namespace, config: Config, seed: int, register
     from text2sign.text_encoder import TextEncoderError
 
     try:
-        resume_path, resume_run = _checked_resume(args, config, workdir)
+        resume_path, resume_run = _find_checkpoint(args.resume, workdir) if args.resume else (None, None)
+        if resume_path is not None:
+            config = _resumed_config(args, config, resume_path)
     except (ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -360,15 +367,16 @@ def _end_run(tracker, run_dir: Path, status: str, after_lost_process: contextlib
     return delivered
 
 
-def _checked_resume(args: argparse.Namespace, config: Config, workdir: Path) -> tuple[Path | None, str | None]:
-    """(checkpoint, MLflow run) to continue, after checking it was trained with this config; (None, None)."""
-    if not args.resume:
-        return None, None
-    resume_path, resume_run = _find_checkpoint(args.resume, workdir)
-    state = load_checkpoint(resume_path)
-    _check_resume_compatible(config, from_dict(json.loads(state["config"]), source=f"checkpoint {resume_path}"),
-                              str(resume_path))
-    return resume_path, resume_run
+def _resumed_config(args: argparse.Namespace, config: Config, resume_path: Path) -> Config:
+    """The config that continues the checkpoint: `config`, once checked to be the checkpoint's experiment, with the
+    checkpoint's length unless this command gives one (`--epochs`, or RUN_LENGTH in the overrides or ablation).
+    So a run started when its scale counted epochs ends as it would have, on any corpus."""
+    saved = from_dict(json.loads(load_checkpoint(resume_path)["config"]), source=f"checkpoint {resume_path}")
+    _check_resume_compatible(config, saved, str(resume_path))
+    if length_given(args.ablation, args.epochs, args.overrides):
+        return config
+    length = {key: value for key, value in flatten(saved).items() if key in RUN_LENGTH}
+    return apply_overrides(config, length, source=f"checkpoint {resume_path}")
 
 
 def _open_run(args: argparse.Namespace, name: str, resume_run: str | None):

@@ -31,7 +31,7 @@ def test_full_scale_matches_the_study_settings():
     assert (config.data.image_size, config.data.num_frames) == (64, 16)
     assert config.model.channels == 96 and config.model.transformer_depth == 2
     assert (config.train.batch_size, config.train.grad_accum, config.train.lr) == (2, 8, 5e-5)
-    assert config.train.epochs == 150 and config.train.checkpoint_every == 5
+    assert (config.train.max_steps, config.train.validations, config.train.checkpoint_every) == (66450, 150, 5)
     assert (config.ema.decay, config.ema.update_every) == (0.9999, 10)
 
 
@@ -86,8 +86,21 @@ def test_command_line_overrides_are_typed_and_win_over_ablation_and_scale():
     assert config.train.lr == 1e-4 and config.model.channel_mult == (1, 2) and config.ema.enabled is True
 
 
-def test_epochs_parameter_overrides_the_scale():
-    assert resolve_config("baseline", "tiny", epochs="5").train.epochs == 5
+def test_epochs_given_replace_the_scale_s_steps_and_with_max_steps_the_first_reached_ends_the_run():
+    from text2sign.training.state import total_steps
+
+    assert total_steps(resolve_config("baseline", "tiny"), 16) == 8  # tiny's budget: 2 epochs of 16 clips, batch 4
+    for config in (resolve_config("baseline", "tiny", epochs="5"),
+                   resolve_config("baseline", "tiny", overrides="train.epochs=5")):
+        assert (config.train.epochs, config.train.max_steps) == (5, 0) and total_steps(config, 16) == 20
+    both = resolve_config("baseline", "tiny", epochs="5", overrides="train.max_steps=10")
+    assert total_steps(both, 16) == 10 and total_steps(both, 4) == 5
+    assert total_steps(resolve_config("baseline", "tiny", overrides="train.max_steps=50"), 4) == 50
+
+
+def test_a_run_without_epochs_or_steps_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="train.max_steps: 0 is not allowed; it must be at least 1 when train.epochs"):
+        resolve_config("baseline", "tiny", overrides="train.max_steps=0")
 
 
 def test_config_round_trips_through_json():

@@ -132,11 +132,20 @@ class TrainConfig:
     lr: float = 5e-5
     weight_decay: float = 0.0
     warmup_steps: int = 500
-    epochs: int = 150
-    max_steps: int = 0  # 0: train for `epochs`; otherwise stop after this many optimizer steps
+    # How long the run is: `max_steps` optimizer steps or `epochs` passes over the train split, whichever ends
+    # first (0: no limit of that kind). Scales set steps, so that a corpus of any size trains as long; the 66,450
+    # here are the seed study's 150 epochs of 7,096 clips (PHOENIX-2014T's train split) in steps of 2 x 8. Epochs
+    # are for `-P epochs=N` (the scale's steps then give way: `mlproject.config_from_params`) and for the runs
+    # trained before scales counted steps, whose max_steps is 0.
+    epochs: int = 0
+    max_steps: int = 66450
     grad_clip: float = 1.0
     log_every: int = 10
-    checkpoint_every: int = 5  # epochs
+    # When the run validates: at each epoch's end in a run with `epochs`; otherwise `validations` times, evenly
+    # spaced over its steps, the last at the last step (by epochs, 90 clips at `small` would validate every 11
+    # steps). Every `checkpoint_every`-th validation, and the last step, also checkpoints and samples.
+    validations: int = 150
+    checkpoint_every: int = 5
     num_sample_prompts: int = 4
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16 autocast applies on CUDA, and on a CPU with cpu_bf16
@@ -408,11 +417,14 @@ def _check_train(config: Config, need: Need) -> None:
     need(tr.grad_accum >= 1, "train.grad_accum", "at least 1")
     need(tr.weight_decay >= 0, "train.weight_decay", "0 or more")
     need(tr.warmup_steps >= 0, "train.warmup_steps", "0 or more")
-    need(tr.epochs >= 1, "train.epochs", "at least 1")
-    need(tr.max_steps >= 0, "train.max_steps", "0 (use train.epochs) or more")
+    need(tr.epochs >= 0, "train.epochs", "0 (train.max_steps decides) or more")
+    need(tr.max_steps >= 0, "train.max_steps", "0 (train.epochs decides) or more")
+    need(tr.max_steps >= 1 or tr.epochs >= 1, "train.max_steps",
+         "at least 1 when train.epochs is 0: one of them says how long the run is")
     need(tr.grad_clip > 0, "train.grad_clip", "a positive number")
     need(tr.log_every >= 1, "train.log_every", "at least 1")
-    need(tr.checkpoint_every >= 1, "train.checkpoint_every", "at least 1 (epochs)")
+    need(tr.validations >= 1, "train.validations", "at least 1")
+    need(tr.checkpoint_every >= 1, "train.checkpoint_every", "at least 1 (validations)")
     need(tr.num_sample_prompts >= 0, "train.num_sample_prompts", "0 or more")
     need(config.data.train_size >= tr.batch_size, "train.batch_size", f"at most data.train_size ({config.data.train_size})")
 

@@ -1,6 +1,11 @@
 """Scales: how big a run is. Each is a set of overrides of the defaults, the same form as an ablation, and the
 settings of the judge that reads its clips (`RECOGNIZER_SCALES`).
 
+A scale's length is a number of optimizer steps (`train.max_steps`), whatever the corpus: on a real corpus of 90
+clips `small` trains its 128 steps, not 2 epochs of 11. Each budget is what the scale trained when it counted
+epochs, on its own synthetic corpus (`small`: 2 epochs of 512 clips in batches of 8), and it validates as often as
+it then did (`train.validations`, once per those epochs), so a synthetic run trains and validates as before.
+
 The defaults in `config.py` are the `full` scale (the study on a GPU), so `full` overrides nothing. The few
 defaults that depend on the corpus a run reads are settled here too (`corpus_defaults`), after the scale:
 they need the corpus on disk, which `config.py` does not read (`text2sign.data` builds on it).
@@ -54,8 +59,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "train.grad_accum": 1,
         "train.lr": 1e-3,
         "train.warmup_steps": 2,
-        "train.epochs": 2,
+        "train.max_steps": 8,
         "train.log_every": 1,
+        "train.validations": 2,
         "train.checkpoint_every": 1,
         "train.num_sample_prompts": 2,
         "ema.update_every": 1,
@@ -76,8 +82,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "data.test_size": 32,
         "train.lr": 2e-3,
         "train.warmup_steps": 20,
-        "train.epochs": 2,
+        "train.max_steps": 128,
         "train.log_every": 5,
+        "train.validations": 2,
         "train.checkpoint_every": 2,
         "ema.decay": 0.995,
     },
@@ -92,8 +99,9 @@ SCALES: dict[str, dict[str, Any]] = {
         # 32 test clips two seeds at about the same WER (0.34, 0.39) scored 49.3 and 0 (two matches and none).
         "data.test_size": 128,
         "train.warmup_steps": 50,
-        "train.epochs": 8,
+        "train.max_steps": 2048,
         "train.log_every": 10,
+        "train.validations": 8,
         "train.checkpoint_every": 2,
         "ema.decay": 0.999,
         # The planner first reads 32,768 captions (its 2,048 and more, keypoints only) for 8,000 steps: on the
@@ -128,13 +136,15 @@ SCALES: dict[str, dict[str, Any]] = {
         "train.grad_accum": 1,
         "train.lr": 2e-3,
         "train.warmup_steps": 50,
-        "train.epochs": 3,
+        "train.max_steps": 768,
         "train.log_every": 10,
+        "train.validations": 3,
         "train.checkpoint_every": 1,
         "ema.decay": 0.995,
         "ema.update_every": 1,
     },
-    # The study: 64x64, 16 frames, channels 96, depth 2, batch 2 x 8, LR 5e-5, 150 epochs, EMA 0.9999 / 10 steps.
+    # The study: 64x64, 16 frames, channels 96, depth 2, batch 2 x 8, LR 5e-5, 66,450 steps (150 epochs of its 7,096
+    # clips), EMA 0.9999 / 10 steps.
     "full": {},
 }
 

@@ -89,6 +89,8 @@ class Training:
     trainable: list[nn.Parameter]
     num_steps: int
     per_epoch: int
+    validation_steps: list[int]
+    checkpoint_steps: list[int]
     local_accum: int  # micro-batches this process accumulates per step
     resume_from: Path | None
     position: Position
@@ -144,8 +146,30 @@ def steps_per_epoch(config: Config, train_samples: int) -> int:
 
 
 def total_steps(config: Config, train_samples: int) -> int:
-    full = config.train.epochs * steps_per_epoch(config, train_samples)
-    return min(full, config.train.max_steps) if config.train.max_steps else full
+    """The run's length: train.max_steps, or train.epochs over `train_samples` clips, whichever ends first
+    (0 is no limit of that kind; `validate` makes sure one is set)."""
+    tc = config.train
+    limits = [tc.epochs * steps_per_epoch(config, train_samples)] if tc.epochs else []
+    if tc.max_steps:
+        limits.append(tc.max_steps)
+    return min(limits)
+
+
+def validation_steps(config: Config, per_epoch: int, num_steps: int) -> list[int]:
+    """The steps after which a run of `num_steps` validates: each epoch's end in a run with train.epochs, else
+    train.validations steps evenly spaced, the last at the last step, however long the corpus's epochs are (a
+    corpus of 90 clips would otherwise validate `small` every 11 steps)."""
+    if config.train.epochs:
+        return list(range(per_epoch, num_steps + 1, per_epoch))
+    count = min(config.train.validations, num_steps)
+    return [k * num_steps // count for k in range(1, count + 1)]
+
+
+def checkpoint_steps(config: Config, validations: list[int], num_steps: int) -> list[int]:
+    """The validation steps that also checkpoint and sample: every train.checkpoint_every-th, and the last step.
+    (A run of epochs that train.max_steps ends mid-epoch checkpoints that step too: `trainer.checkpoint_last_step`.)"""
+    every = config.train.checkpoint_every
+    return [step for count, step in enumerate(validations, 1) if count % every == 0 or step == num_steps]
 
 
 def set_up(config: Config, run_dir: Path, tracker: Tracker, resume_from: Path | None, world: World) -> Training:
@@ -174,14 +198,16 @@ def set_up(config: Config, run_dir: Path, tracker: Tracker, resume_from: Path | 
         ddp = DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None)
     forward = ddp or model
     optimizer, trainable = build_optimizer(config, model, device)
-    num_steps = total_steps(config, len(splits.train))
+    per_epoch, num_steps = steps_per_epoch(config, len(splits.train)), total_steps(config, len(splits.train))
+    validations = validation_steps(config, per_epoch, num_steps)
     scheduler = warmup_cosine_schedule(optimizer, tc.warmup_steps, num_steps)
     training = Training(
         config=config, world=world, device=device, run_dir=run_dir, tracker=tracker, splits=splits,
         model=model, ema_model=ema_model, ddp=ddp, forward=torch.compile(forward) if tc.compile else forward,
         diffusion=GaussianDiffusion(config.diffusion), optimizer=optimizer, scheduler=scheduler,
         generator=torch.Generator().manual_seed(tc.seed), trainable=trainable, num_steps=num_steps,
-        per_epoch=steps_per_epoch(config, len(splits.train)), local_accum=local_accum,
+        per_epoch=per_epoch, validation_steps=validations,
+        checkpoint_steps=checkpoint_steps(config, validations, num_steps), local_accum=local_accum,
         resume_from=resume_from, position=Position(), window=LogWindow(started=time.perf_counter()),
         started=time.perf_counter(),
     )

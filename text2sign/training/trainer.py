@@ -1,6 +1,7 @@
-"""The training loop: set up, then optimizer steps; at each epoch's end validate, checkpoint and sample;
-finish with a last checkpoint and a summary. The phases share one `Training` (text2sign.training.state)
-and report through a `Tracker`.
+"""The training loop: set up, then optimizer steps, epoch after epoch; at the validation steps validate, and at
+the checkpoint steps among them checkpoint and sample (`state.validation_steps`, `state.checkpoint_steps`);
+finish with a last checkpoint and a summary. The phases share one `Training` (text2sign.training.state) and
+report through a `Tracker`.
 
 Every source of randomness is explicit so that a run resumed from a checkpoint ends with exactly the
 weights of the uninterrupted run: the corpus is a pure function of its seed and the sample index, each
@@ -87,9 +88,7 @@ def train(
                desc="train", unit="step", dynamic_ncols=True)
     try:
         while training.position.step < training.num_steps and not training.interrupted:
-            if not train_epoch(training, should_stop, bar):
-                break  # stopped inside an epoch: by train.max_steps or by should_stop
-            end_of_epoch(training)
+            train_epoch(training, should_stop, bar)
         bar.close()
         checkpoint_last_step(training)
         world.barrier()
@@ -131,8 +130,8 @@ def describe(training: Training) -> None:
         tracker.log_dataset(split, config.data.name, split_digest(config.data, dataset.texts), len(dataset))
 
 
-def train_epoch(training: Training, should_stop: Callable[[int], bool] | None, bar: tqdm) -> bool:
-    """Optimizer steps to the end of the epoch; False when the run stopped before it (max_steps, a stop)."""
+def train_epoch(training: Training, should_stop: Callable[[int], bool] | None, bar: tqdm) -> None:
+    """Optimizer steps to the end of the epoch, of the run, or to a stop; validation where it is due."""
     p, tc = training.position, training.config.train
     for micro_batches in steps_of_epoch(training):
         optimizer_step(training, micro_batches)
@@ -144,9 +143,12 @@ def train_epoch(training: Training, should_stop: Callable[[int], bool] | None, b
         # Asked only while steps remain: a stop request at the last step changes nothing.
         if p.step < training.num_steps:
             training.interrupted = training.world.any(should_stop is not None and should_stop(p.step))
+        if p.step == (p.epoch + 1) * training.per_epoch:
+            p.epoch += 1  # before a checkpoint saves it: a resume starts the next epoch's order
+        if p.step in training.validation_steps:
+            validate(training)
         if p.step == training.num_steps or training.interrupted:
             break
-    return p.step == (p.epoch + 1) * training.per_epoch
 
 
 def epoch_order(num_samples: int, seed: int, epoch: int) -> list[int]:
@@ -297,20 +299,21 @@ def log_window(training: Training) -> None:
     window.videos, window.started = 0, now
 
 
-def end_of_epoch(training: Training) -> None:
-    """Validate; every train.checkpoint_every epochs (and at the last step) checkpoint and sample."""
+def validate(training: Training) -> None:
+    """Validate; at the checkpoint steps also checkpoint and sample. Samples are named for the epoch when it has
+    just ended (every validation of a run of epochs, and of a synthetic run at its scale's steps), else the step."""
     read_steps(training)
-    p, tc, main = training.position, training.config.train, training.world.is_main
-    p.epoch += 1
+    p, main = training.position, training.world.is_main
     val_loss = math.inf
     if main:
         metrics = validation_losses(training)
         val_loss = metrics["val/loss"]
         training.tracker.log_metrics(metrics, step=p.step)
-    if p.epoch % tc.checkpoint_every == 0 or p.step == training.num_steps:
+    if p.step in training.checkpoint_steps:
         training.last_checkpoint = save(training, val_loss)
         if main and not training.interrupted:
-            write_samples(training, f"epoch_{p.epoch:04d}")
+            at_epoch_end = p.step == p.epoch * training.per_epoch
+            write_samples(training, f"epoch_{p.epoch:04d}" if at_epoch_end else f"step_{p.step:08d}")
     training.world.barrier()
 
 
