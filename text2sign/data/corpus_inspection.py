@@ -8,7 +8,7 @@ Where the corpus has keypoints, it reports their coverage per split: the share o
 body (neck and both shoulders), the right hand and the left hand were found (any of a hand's points), and
 the share of the hand points found that the centred square (the crop the model sees) cuts off. That reads
 every keypoint file of a clip, so it reads at most `KEYPOINT_SAMPLE` clips per split, spread evenly over
-it, and says so.
+it, and says so. The fingerspelling lexicon has no clips, only keypoints: every recording is read instead.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from text2sign import skeleton
-from text2sign.data import how2sign, phoenix
+from text2sign.config import DataConfig
+from text2sign.data import fingerspelling, how2sign, phoenix
 from text2sign.data.keypoints import KeypointError, load_track
 from text2sign.data.real import SPLITS, bad_sample, read_index
+from text2sign.data.render import DEFAULT_APPEARANCE
 from text2sign.data.records import SKIP_HINT, ClipRecord, DataError, Problem
 from text2sign.data.spec import DataSpec
 from text2sign.data.video_io import ClipError, count_frames, frame_size
@@ -80,6 +82,8 @@ class SplitReport:
 
 
 def inspect_corpus(spec: DataSpec, decode: bool = False) -> list[SplitReport]:
+    if spec.kind == "fingerspelling":
+        return _inspect_fingerspelling(spec)
     reports = []
     for split in SPLITS:
         report = SplitReport(split, _CORPUS_SPLITS.get(spec.kind, {}).get(split, split))
@@ -100,6 +104,28 @@ def inspect_corpus(spec: DataSpec, decode: bool = False) -> list[SplitReport]:
             opened.append(record)
             report.example = report.example or record
         report.keypoints = _keypoint_coverage([r for r in opened if r.keypoints is not None], report.problems)
+    return reports
+
+
+def _inspect_fingerspelling(spec: DataSpec) -> list[SplitReport]:
+    """The lexicon's splits as a run with the default data.corpus_seed makes them, every recording read (they are
+    small): its frames, and its keypoints placed on the default signer, so that the share the square "cuts off"
+    is the share off the frame the model sees. Raises DataError when the package is missing."""
+    seed = DataConfig().corpus_seed
+    reports = []
+    for split, index in fingerspelling.read_splits(fingerspelling.lexicon_folder(spec), seed).items():
+        coverage = KeypointCoverage(of=len(index.records), tried=len(index.records))
+        report = SplitReport(split, split, problems=list(index.problems), keypoints=coverage)
+        for record in index.records:
+            try:
+                points = fingerspelling.read_recording(record.source, DEFAULT_APPEARANCE)
+            except KeypointError as error:
+                report.problems.append(fingerspelling.bad_recording(record, error))
+                continue
+            report.frames.append(len(points))
+            report.example = report.example or record
+            coverage.add(points, 1, 1, 0.5)  # already in [0, 1]: the frame as a 1 x 1 square
+        reports.append(report)
     return reports
 
 
