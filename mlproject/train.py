@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", default="0", help="training seed (the corpus has its own, data.corpus_seed)")
     parser.add_argument("--epochs", default="", help="train this many epochs instead of the scale's steps")
     parser.add_argument("--data", default="synthetic",
-                        help="corpus: synthetic (default), phoenix2014t:PATH, how2sign:PATH or folder:PATH")
+                        help="corpus: synthetic (default), fingerspelling, phoenix2014t:PATH, how2sign:PATH or folder:PATH")
     parser.add_argument("--overrides", default="", help='dotted overrides, e.g. "train.lr=1e-4 model.channels=64"')
     parser.add_argument("--resume", default="", help="a checkpoint file, or the MLflow run id to continue")
     parser.add_argument("--experiment", default="",

@@ -27,8 +27,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    # "synthetic" is the built-in procedural signer; corpora on disk are "phoenix2014t:PATH",
-    # "how2sign:PATH" or "folder:PATH" (text2sign.data.spec).
+    # "synthetic" is the built-in procedural signer, "fingerspelling" real signers' letters drawn as it; corpora on
+    # disk are "phoenix2014t:PATH", "how2sign:PATH" or "folder:PATH" (text2sign.data.spec).
     name: str = "synthetic"
     image_size: int = 64
     num_frames: int = 16

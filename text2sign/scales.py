@@ -204,7 +204,9 @@ def corpus_defaults(config: Config, chosen: Collection[str]) -> Config:
 
     - The corpus path is made absolute once, here: the params, the `dataset` tag, a later evaluation and a
       resume from another folder then all name the same corpus.
-    - A real corpus gets SYNTHETIC_ONLY: its signers are what they are.
+    - A real corpus gets SYNTHETIC_ONLY: its signers are what they are. The fingerspelling lexicon's real motion
+      is drawn on the synthetic signer, so the scale's signers (one at `small`) hold for it as for the synthetic
+      corpus: on one signer the steps go on the skeleton, which the text decides.
     - The pose plan (text -> keypoints -> video) is on wherever the corpus has keypoints to learn it from:
       without it the pixel model's videos ignore their text on every budget measured (docs/steering.md).
       `pixel_only` is the model without it.
@@ -212,7 +214,8 @@ def corpus_defaults(config: Config, chosen: Collection[str]) -> Config:
     spec = parse_data_spec(config.data.name)
     settled: dict[str, Any] = {"data.name": str(spec)}
     if spec.kind != "synthetic":
-        settled |= {key: value for key, value in SYNTHETIC_ONLY.items() if key not in chosen}
+        settled |= {key: value for key, value in SYNTHETIC_ONLY.items() if key not in chosen and
+                    not (spec.kind == "fingerspelling" and key == "data.signer_variation")}
     if "model.pose_plan" not in chosen:
         settled["model.pose_plan"] = corpus_has_keypoints(spec)
     elif config.model.pose_plan and not corpus_has_keypoints(spec):

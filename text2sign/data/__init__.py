@@ -1,5 +1,6 @@
-"""Datasets of (text, sign-language video) pairs, chosen by `DataConfig.name`:
-`synthetic` (the built-in signer) or `phoenix2014t:PATH`, `how2sign:PATH`, `folder:PATH` (see `spec`)."""
+"""Datasets of (text, sign-language video) pairs, chosen by `DataConfig.name`: `synthetic` (the built-in signer),
+`fingerspelling` (real signers' letters, drawn as that signer) or `phoenix2014t:PATH`, `how2sign:PATH`,
+`folder:PATH` (see `spec`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import torch
 from torch.utils.data import Dataset
 
 from text2sign.config import DataConfig
+from text2sign.data import fingerspelling
+from text2sign.data.fingerspelling import FingerspellingCorpus
 from text2sign.data.keypoints import NO_HANDS_ADVICE
 from text2sign.data.real import SPLITS, CorpusFiles, RealCorpus
 from text2sign.data.records import DataError
-from text2sign.data.spec import parse_data_spec
+from text2sign.data.spec import DataSpec, parse_data_spec
 from text2sign.data.synthetic import SyntheticSigningCorpus
 
 __all__ = ["DataError", "build_dataset", "check_corpus", "collate", "corpus_report", "has_glosses"]
@@ -22,6 +25,8 @@ def build_dataset(config: DataConfig, split: str) -> Dataset:
     spec = parse_data_spec(config.name)
     if spec.kind == "synthetic":
         return SyntheticSigningCorpus(config, split)
+    if spec.kind == "fingerspelling":
+        return FingerspellingCorpus(config, split, spec)
     return RealCorpus(config, split, spec)
 
 
@@ -36,6 +41,9 @@ def check_corpus(config: DataConfig) -> None:
     spec = parse_data_spec(config.name)
     if spec.kind == "synthetic":
         return
+    if spec.kind == "fingerspelling":
+        _check_fingerspelling(spec, config.corpus_seed)
+        return
     corpus = CorpusFiles.open(spec)
     for split in SPLITS:
         index = corpus.index(split)
@@ -43,12 +51,24 @@ def check_corpus(config: DataConfig) -> None:
             raise index.problems[0].error()
 
 
+def _check_fingerspelling(spec: DataSpec, corpus_seed: int) -> None:
+    """The package (or folder) is there, data.csv reads, and each split has a pair: bad lines and recordings are
+    left out, not raised (`fingerspelling`)."""
+    for split, index in fingerspelling.read_splits(fingerspelling.lexicon_folder(spec), corpus_seed).items():
+        if not index.records:
+            raise DataError(f"{spec}: no usable line of its data.csv falls in the {split} split ({len(index.problems)} "
+                            f"left out); a hash of each (language, letter) pair puts a tenth of them in val and a "
+                            f"tenth in test, so the lexicon needs a few dozen pairs. Check it with: "
+                            f"python -m text2sign.data inspect {spec}")
+
+
 def corpus_report(splits: dict[str, Dataset]) -> tuple[dict[str, float], dict[str, str]]:
     """Metrics and tags that say which samples of a real corpus a run used (nothing for the synthetic one):
-    tag `data/samples` (used of usable, per split); with data.on_error=skip, metric `data/skipped_samples`
-    and tag `data/skipped` (the count and the first few files with the reason); with keypoints, tag
-    `data/clips_without_hands` (per split), and `data/no_hands`, the warning, where most clips show no hand."""
-    real = {name: dataset for name, dataset in splits.items() if isinstance(dataset, RealCorpus)}
+    tag `data/samples` (used of usable, per split); with data.on_error=skip, and always for the fingerspelling
+    lexicon, metric `data/skipped_samples` and tag `data/skipped` (the count and the first few files with the
+    reason); with keypoints, tag `data/clips_without_hands` (per split), and `data/no_hands`, the warning, where
+    most clips show no hand."""
+    real = {name: dataset for name, dataset in splits.items() if isinstance(dataset, (RealCorpus, FingerspellingCorpus))}
     if not real:
         return {}, {}
     tags = {"data/samples": ", ".join(f"{name} {len(d)} of {d.usable}" for name, d in real.items())}
@@ -58,7 +78,8 @@ def corpus_report(splits: dict[str, Dataset]) -> tuple[dict[str, float], dict[st
         if warnings:
             tags["data/no_hands"] = f"{'; '.join(warnings)}. {NO_HANDS_ADVICE}"
     metrics: dict[str, float] = {}
-    if next(iter(real.values())).config.on_error == "skip":
+    first = next(iter(real.values()))
+    if isinstance(first, FingerspellingCorpus) or first.config.on_error == "skip":
         skipped = [f"{name}: {problem}" for name, d in real.items() for problem in d.skipped]
         metrics["data/skipped_samples"] = float(len(skipped))
         listed = "; ".join(skipped[:_LISTED_PROBLEMS])[:4000]

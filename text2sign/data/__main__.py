@@ -7,7 +7,8 @@ keypoint coverage where the corpus has keypoints, shipped or extracted (body and
 crop cuts off; from a sample of the clips when the split is large; NO HANDS where most clips show no hand)
 and the problems found. Exit codes: 0 every split is usable (problems with single samples, and NO HANDS, are
 listed),
-1 a split is missing, unreadable or has no usable sample, 2 a usage error.
+1 a split is missing, unreadable or has no usable sample, 2 a usage error, or no fingerspelling lexicon (its
+package not installed, or no data.csv in its PATH).
 
 setup-extractor creates the keypoint extractor's own environment (mediapipe 0.10.21, numpy < 2), once;
 extract-keypoints then extracts MediaPipe Holistic keypoints for every clip of the corpus into the
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Check a sign-language corpus on disk, or extract its keypoints.")
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="per split: samples, frames per clip, an example, keypoint coverage, problems")
-    inspect.add_argument("spec", metavar="SPEC", help="phoenix2014t:PATH, how2sign:PATH or folder:PATH")
+    inspect.add_argument("spec", metavar="SPEC", help="phoenix2014t:PATH, how2sign:PATH, folder:PATH or fingerspelling[:PATH]")
     inspect.add_argument("--decode", action="store_true",
                          help="decode every frame of every clip (finds damage past the header; reads the whole corpus)")
     setup = commands.add_parser("setup-extractor",
@@ -71,8 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: SPEC: synthetic is generated, not read from disk; {args.command} phoenix2014t:PATH, "
               "how2sign:PATH or folder:PATH.", file=sys.stderr)
         return 2
+    if spec.kind == "fingerspelling" and args.command == "extract-keypoints":
+        print(f"error: SPEC: {spec} holds MediaPipe Holistic keypoints already, and no video to extract them from.",
+              file=sys.stderr)
+        return 2
     if args.command == "inspect":
-        reports = inspect_corpus(spec, decode=args.decode)
+        try:
+            reports = inspect_corpus(spec, decode=args.decode)
+        except DataError as error:  # the fingerspelling lexicon's package or data.csv is missing
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         print(format_reports(spec, reports))
         return 0 if all(r.usable for r in reports) else 1
     return _extract_keypoints(spec, args)

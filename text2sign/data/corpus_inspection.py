@@ -11,6 +11,7 @@ every keypoint file of a clip, so it reads at most `KEYPOINT_SAMPLE` clips per s
 it, and says so. The keypoints are the ones training reads: shipped with the corpus, or for a corpus that ships
 none, the extractor's entries once its first training clip has one (a clip without is then a problem).
 A split whose clips mostly show no hand is named under it (`keypoints.hands_missing`).
+The fingerspelling lexicon has no clips, only keypoints: every recording is read instead.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from text2sign import skeleton
-from text2sign.data import how2sign, phoenix
+from text2sign.config import DataConfig
+from text2sign.data import fingerspelling, how2sign, phoenix
 from text2sign.data.keypoints import NO_HANDS_ADVICE, KeypointError, hands_missing, load_track, shows_hands
 from text2sign.data.real import SPLITS, CorpusFiles, bad_sample, read_index, with_extracted_keypoints
+from text2sign.data.render import DEFAULT_APPEARANCE
 from text2sign.data.records import SKIP_HINT, ClipRecord, DataError, Problem
 from text2sign.data.spec import DataSpec
 from text2sign.data.video_io import ClipError, count_frames, frame_size
@@ -90,6 +93,8 @@ class SplitReport:
 
 
 def inspect_corpus(spec: DataSpec, decode: bool = False) -> list[SplitReport]:
+    if spec.kind == "fingerspelling":
+        return _inspect_fingerspelling(spec)
     extracted = _reads_extracted_keypoints(spec)
     reports = []
     for split in SPLITS:
@@ -123,6 +128,28 @@ def _reads_extracted_keypoints(spec: DataSpec) -> bool:
     except DataError:
         return False  # a folder corpus without a readable texts.csv: each split says why
     return not corpus.ships_keypoints() and corpus.has_keypoints()
+
+
+def _inspect_fingerspelling(spec: DataSpec) -> list[SplitReport]:
+    """The lexicon's splits as a run with the default data.corpus_seed makes them, every recording read (they are
+    small): its frames, and its keypoints placed on the default signer, so that the share the square "cuts off"
+    is the share off the frame the model sees. Raises DataError when the package is missing."""
+    seed = DataConfig().corpus_seed
+    reports = []
+    for split, index in fingerspelling.read_splits(fingerspelling.lexicon_folder(spec), seed).items():
+        coverage = KeypointCoverage(of=len(index.records), tried=len(index.records))
+        report = SplitReport(split, split, problems=list(index.problems), keypoints=coverage)
+        for record in index.records:
+            try:
+                points = fingerspelling.read_recording(record.source, DEFAULT_APPEARANCE)
+            except KeypointError as error:
+                report.problems.append(fingerspelling.bad_recording(record, error))
+                continue
+            report.frames.append(len(points))
+            report.example = report.example or record
+            coverage.add(points, 1, 1, 0.5)  # already in [0, 1]: the frame as a 1 x 1 square
+        reports.append(report)
+    return reports
 
 
 def _keypoint_coverage(records: list[ClipRecord], problems: list[Problem]) -> KeypointCoverage | None:

@@ -85,12 +85,12 @@ class CorpusFiles:
     def has_glosses(self) -> bool:
         if self.texts is not None:
             return folder.has_glosses(self.texts)
-        return self.spec.kind in ("synthetic", "phoenix2014t")
+        return self.spec.kind in ("synthetic", "phoenix2014t", "fingerspelling")
 
     def ships_keypoints(self) -> bool:
-        """Whether the corpus itself holds keypoints: the synthetic signer's, How2Sign's JSON folders, `.pose`
-        files beside a folder's clips."""
-        if self.spec.kind == "synthetic":
+        """Whether the corpus itself holds keypoints: the synthetic signer's, the fingerspelling lexicon's
+        recordings, How2Sign's JSON folders, `.pose` files beside a folder's clips."""
+        if self.spec.kind in ("synthetic", "fingerspelling"):
             return True
         if self.spec.kind == "how2sign":
             return how2sign.has_keypoints(self.spec.path)
@@ -136,6 +136,16 @@ def bad_sample(record: ClipRecord, error: ClipError | KeypointError) -> Problem:
     return Problem(str(record.source), str(error), _BAD_CLIP_FIX)
 
 
+def capped(items: list, config: DataConfig, split: str) -> list:
+    """`items` when the split's cap (data.train_size, val_size or test_size) holds them all, else that many of
+    them drawn with data.corpus_seed, in their order."""
+    limit = {"train": config.train_size, "val": config.val_size, "test": config.test_size}[split]
+    if len(items) <= limit:
+        return items
+    rng = np.random.default_rng([config.corpus_seed, SPLITS.index(split)])
+    return [items[i] for i in sorted(rng.choice(len(items), size=limit, replace=False).tolist())]
+
+
 def cache_folder(config: DataConfig) -> Path | None:
     return None if config.cache_dir == NO_CACHE else Path(config.cache_dir).expanduser()
 
@@ -161,7 +171,7 @@ class RealCorpus(Dataset):
         # a source changed on disk during a run is still caught by the next run.
         self._keys: dict[tuple[Path, Path | None], str] = {}
         self.handless = 0  # of the records with keypoints, those with no hand in any sampled frame
-        self.records = self._decodable(self._cap(index.records))
+        self.records = self._decodable(capped(index.records, config, split))
         if self.skipped and config.on_error == "raise":
             more = f" ({len(self.skipped) - 1} more clips of this split cannot be read either)" if len(self.skipped) > 1 else ""
             raise DataError(f"{self.skipped[0].error()}{more}")
@@ -187,13 +197,6 @@ class RealCorpus(Dataset):
             raise DataError(f"data.cache_dir: cannot create {folder_path} ({error.strerror or error}); choose another "
                             f"folder with data.cache_dir=PATH, or turn the cache off with data.cache_dir={NO_CACHE}.") from None
         return ClipCache(folder_path)
-
-    def _cap(self, records: list[ClipRecord]) -> list[ClipRecord]:
-        limit = {"train": self.config.train_size, "val": self.config.val_size, "test": self.config.test_size}[self.split]
-        if len(records) <= limit:
-            return records
-        rng = np.random.default_rng([self.config.corpus_seed, SPLITS.index(self.split)])
-        return [records[i] for i in sorted(rng.choice(len(records), size=limit, replace=False).tolist())]
 
     def _decodable(self, records: list[ClipRecord]) -> list[ClipRecord]:
         """The records whose clips decode, read once each (filling the cache) by the DataLoader's workers; counts

@@ -7,6 +7,11 @@ hands are drawn for all frames at once, but only inside a small window around ea
 
 Geometry follows `lexicon`: own-side units (shoulder half-widths from the base of the neck, x out to
 the hand's side, y down). The dominant hand is the signer's right, on the viewer's left.
+
+Real motion is drawn by the same painter (`render_skeleton`): a recording's 50-point skeleton
+(`text2sign.skeleton`), moved onto this signer's body by `place_on_signer`, gets the same background, body and
+head, its arms the same sleeves and its hands skin-coloured capsules along their bones, so a model learns one
+drawing whichever corpus the motion came from.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from text2sign import skeleton
 from text2sign.data.lexicon import HAND_SHAPES, REST, HandMotion, Sign, ease, hand_track, lookup
 
 KEYPOINT_NAMES = (
@@ -494,3 +500,117 @@ def _ellipse_distance(x: np.ndarray, y: np.ndarray, centre: tuple[float, float],
     """Approximate signed distance to an ellipse, exact enough at its edge for anti-aliasing."""
     k = np.hypot((x - centre[0]) / radii[0], (y - centre[1]) / radii[1])
     return (k - 1.0) * min(radii)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real motion: a recording's skeleton on this signer's body
+
+# Hand bones as (point, point) within one hand's 21 (`skeleton.HAND`): the palm from the wrist to each finger's
+# base and across the knuckles, then each finger's three bones. The palm's capsules are thicker, to fill it together.
+_PALM_BONES = tuple((0, 1 + 4 * finger) for finger in range(5)) + ((5, 17),)
+_FINGER_BONES = tuple((1 + 4 * finger + joint, 2 + 4 * finger + joint) for finger in range(5) for joint in range(3))
+_PALM_RADIUS = 0.12  # hand lengths; the synthetic palm is one capsule of 0.2, these are six overlapping ones
+
+
+def place_on_signer(points: np.ndarray, appearance: Appearance) -> np.ndarray:
+    """A recording's skeleton [N, 50, 3] (pixels of its frame, x right, y down; missing points NaN) moved onto
+    `appearance`'s body: [N, 50, 3] in [0, 1] image coordinates, points outside the frame kept as they are.
+
+    One shift and one scale for the whole recording: its shoulders' midpoint (median over frames) goes to the
+    signer's, and its shoulder half-width (median over frames) becomes the signer's unit, so the motion keeps its
+    shape and its size relative to the body, and its arms start where the drawn body's shoulders are. (This
+    signer's shoulders sit SHOULDER[1] units below its neck point; a recording's neck, MediaPipe's shoulders'
+    midpoint, lands there.) Raises ValueError when no frame shows both shoulders."""
+    seen = (points[..., 2] > 0) & np.isfinite(points[..., :2]).all(-1)
+    both = seen[:, skeleton.RIGHT_SHOULDER] & seen[:, skeleton.LEFT_SHOULDER]
+    if not both.any():
+        raise ValueError("no frame shows both shoulders, so the recording cannot be placed on the signer's body")
+    right, left = points[both, skeleton.RIGHT_SHOULDER, :2], points[both, skeleton.LEFT_SHOULDER, :2]
+    middle = np.median((right + left) / 2, axis=0)
+    half_width = float(np.median(np.linalg.norm(right - left, axis=-1) / 2))
+    if half_width <= 0:
+        raise ValueError("the shoulders coincide in every frame, so the recording has no size to scale by")
+    unit = UNIT * appearance.body_scale
+    signers_middle = np.array(NECK) + np.array(appearance.offset) + np.array([0.0, SHOULDER[1] * unit])
+    placed = points.astype(np.float32, copy=True)
+    placed[..., :2] = signers_middle + (points[..., :2] - middle) * (unit / half_width)
+    return placed
+
+
+def render_skeleton(keypoints: np.ndarray, appearance: Appearance, size: int) -> np.ndarray:
+    """Draw a skeleton [T, 50, 3] (x, y in [0, 1] image coordinates, as `place_on_signer` gives; confidence 0 or
+    a NaN coordinate: missing) as this signer: float32 [3, T, size, size] in [-1, 1].
+
+    The background, body and head as `render` draws them; each arm as its upper arm and forearm, each hand as
+    capsules along its palm and finger bones, the signer's right (the dominant hand) on top. A capsule with a
+    missing end is left out, except an arm's missing wrist: the forearm then hangs straight down from the
+    elbow, at rest, so a one-handed recording still shows a whole body."""
+    frame = _Frame(appearance, size)
+    num_frames = len(keypoints)
+    seen = (keypoints[..., 2] > 0) & np.isfinite(keypoints[..., :2]).all(-1)
+    pixels = np.where(seen[..., None], keypoints[..., :2], 0.0).astype(np.float32) * size
+    video = np.repeat(_draw_still_parts(frame, appearance)[:, None], num_frames, axis=1)
+    clothing, skin = _colour(appearance.clothing), _colour(appearance.skin)
+    unit, outline = frame.pixels_per_unit, frame.outline
+    sides = ((skeleton.LEFT_SHOULDER, skeleton.LEFT_HAND), (skeleton.RIGHT_SHOULDER, skeleton.RIGHT_HAND))
+    forearms = [_forearm_length(pixels, seen, shoulder, hand) for shoulder, hand in sides]
+    for (shoulder, hand), own, other in zip(sides, forearms, forearms[::-1]):
+        rest_length = next((length for length in (own, other) if length is not None), FOREARM * unit)
+        a, b, present = _arm(pixels, seen, shoulder, hand, rest_length)
+        radius = np.array([UPPER_ARM_RADIUS, FOREARM_RADIUS]) * unit
+        _paint_present(video, a, b, radius, present, _sleeve(clothing), 0.6 * clothing, outline)
+    hand_unit = HAND_LENGTH * unit
+    radius = np.array([_PALM_RADIUS] * len(_PALM_BONES) + [_FINGER] * len(_FINGER_BONES)) * hand_unit
+    for _, hand in sides:
+        ends = np.array(_PALM_BONES + _FINGER_BONES) + hand
+        present = seen[:, ends[:, 0]] & seen[:, ends[:, 1]]
+        _paint_present(video, pixels[:, ends[:, 0]], pixels[:, ends[:, 1]], radius, present, skin, 0.65 * skin, outline)
+    video *= 2.0
+    video -= 1.0
+    return video
+
+
+def _wrist(pixels: np.ndarray, seen: np.ndarray, shoulder: int, hand: int) -> tuple[np.ndarray, np.ndarray]:
+    """An arm's wrist [T, 2] and where it is seen [T]: the body's wrist, or where that is missing the hand's own."""
+    body_wrist = shoulder + 2
+    use_body = seen[:, body_wrist]
+    wrist = np.where(use_body[:, None], pixels[:, body_wrist], pixels[:, hand])
+    return wrist, use_body | seen[:, hand]
+
+
+def _forearm_length(pixels: np.ndarray, seen: np.ndarray, shoulder: int, hand: int) -> float | None:
+    """The median elbow-to-wrist distance in pixels over the frames that show both; None when none does."""
+    wrist, wrist_seen = _wrist(pixels, seen, shoulder, hand)
+    both = wrist_seen & seen[:, shoulder + 1]
+    if not both.any():
+        return None
+    return float(np.median(np.linalg.norm(wrist[both] - pixels[both, shoulder + 1], axis=-1)))
+
+
+def _arm(pixels: np.ndarray, seen: np.ndarray, shoulder: int, hand: int, rest_length: float):
+    """An arm's two capsules: starts and ends [T, 2, 2] (upper arm, forearm) and whether each is drawn [T, 2]."""
+    elbow = shoulder + 1
+    wrist, wrist_seen = _wrist(pixels, seen, shoulder, hand)
+    hanging = pixels[:, elbow] + np.array([0.0, rest_length], dtype=np.float32)
+    wrist = np.where(wrist_seen[:, None], wrist, hanging)
+    a = np.stack([pixels[:, shoulder], pixels[:, elbow]], axis=1)
+    b = np.stack([pixels[:, elbow], wrist], axis=1)
+    present = np.stack([seen[:, shoulder] & seen[:, elbow], seen[:, elbow]], axis=1)
+    return a, b, present
+
+
+def _paint_present(video: np.ndarray, a: np.ndarray, b: np.ndarray, radius: np.ndarray, present: np.ndarray,
+                   colour: np.ndarray, outline_colour: np.ndarray, outline: float) -> None:
+    """`_paint_capsules` for the capsules `present` [T, N] marks; radius [N] in pixels.
+
+    A capsule left out is moved onto one drawn in its frame and given a radius so far below nothing that not even
+    its outline reaches a pixel, rather than dropped: `_paint_capsules` paints all frames at once, N capsules each."""
+    if not present.any():
+        return
+    frames = len(present)
+    first = present.argmax(axis=1)
+    anchor = np.where(present.any(axis=1)[:, None], a[np.arange(frames), first], video.shape[-1] / 2)
+    a = np.where(present[..., None], a, anchor[:, None])
+    b = np.where(present[..., None], b, anchor[:, None])
+    radius = np.where(present, np.broadcast_to(radius, present.shape), -(2.0 * outline + 1.0))
+    _paint_capsules(video, a, b, radius, colour, outline_colour, outline)

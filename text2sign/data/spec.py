@@ -1,4 +1,4 @@
-"""The corpus a run reads, as a user names it: `synthetic`, or `kind:PATH` for a corpus on disk.
+"""The corpus a run reads, as a user names it: `synthetic`, `fingerspelling`, or `kind:PATH` for a corpus on disk.
 
 Parsed here and nowhere else, so the config check, the datasets, the run's `dataset` tag and the
 recognizer's registry name all agree on what a spec means.
@@ -19,8 +19,11 @@ KINDS: dict[str, str] = {
     "how2sign": "the folder that holds how2sign_realigned_{train,val,test}.csv and {train,val,test}_rgb_front_clips/ "
                 "(or the official tree's sentence_level/)",
     "folder": "a folder of clips with a texts.csv (columns clip,text and optionally glosses, split)",
+    "fingerspelling": "a folder laid out like spoken-to-signed's fingerspelling lexicon (data.csv, <language>/*.pose)",
 }
-SYNTAX = "synthetic, phoenix2014t:PATH, how2sign:PATH or folder:PATH"
+# Built in: `synthetic` is generated; `fingerspelling` alone is the lexicon the spoken-to-signed package installs.
+BUILT_IN = {"synthetic", "fingerspelling"}
+SYNTAX = "synthetic, phoenix2014t:PATH, how2sign:PATH, folder:PATH or fingerspelling[:PATH]"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class DataSpec:
         if kind == "synthetic":
             if colon:
                 raise ConfigError(f"{key}: 'synthetic' is built in and takes no path, got {text!r}; use synthetic.")
+            return cls(kind)
+        if kind in BUILT_IN and not colon:
             return cls(kind)
         if not path.strip():
             raise ConfigError(f"{key}: {kind} needs a path, {kind}:PATH, where PATH is {KINDS[kind]}.")
