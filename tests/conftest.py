@@ -19,10 +19,14 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Files with the most slow tests first. xdist (`--dist loadfile`) deals out whole files in this order,
-    so the long end-to-end modules start at once instead of finishing the run alone."""
+    """Files with a `longest` test first, then those with the most slow tests. xdist (`--dist loadfile`) deals
+    out whole files in this order, so the long end-to-end modules start at once instead of finishing the run
+    alone: the documented-commands test, one file of one test, had come last and ran a third of the suite by
+    itself while the other worker sat idle."""
+    longest_files = {item.path for item in items if item.get_closest_marker("longest")}
     slow_tests_in_file = Counter(item.path for item in items if item.get_closest_marker("slow"))
-    items.sort(key=lambda item: -slow_tests_in_file[item.path])  # stable: a file's tests keep their order
+    # stable: a file's tests keep their order
+    items.sort(key=lambda item: (item.path not in longest_files, -slow_tests_in_file[item.path]))
 
 
 @pytest.fixture

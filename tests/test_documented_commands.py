@@ -3,7 +3,7 @@ doc cannot drift from the code (`-P switches=none` had failed for months while t
 
 What is changed, and why, is all in `adapt`: the scale becomes `tiny`, whether given or left at its default
 (a GPU-only command runs on the CPU), a study
-gets one seed, a run at most 2 epochs and no evaluation after training outside the study (the
+gets one seed (and a second study launch resumes the first), a run at most 2 epochs and no evaluation after training outside the study (the
 documented `-e evaluate` runs it), a bench 2 timed steps and `bench_ablations` 2 rounds of 1 (the path through the code is the same, the minutes are not), a corpus path becomes a small corpus in its published layout (How2Sign with its OpenPose JSON), a port becomes a free one, placeholders such as
 `<run_id>` become the ids the earlier commands made. The install (`python3 -m venv ... pip install`) is
 what CI itself runs first, and `python -m pytest` is this suite: those two are not run again here.
@@ -31,7 +31,7 @@ from tests.how2sign_fixtures import make_how2sign_keypoints
 from tests.helpers import REPO, free_port, stop_process_group, subprocess_env
 from mlproject.benchmark import SWITCH_KEYS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.longest]
 
 # docs/server.md stands up a team server (apt, a PostgreSQL admin, secrets from the environment):
 # tests/test_team_server.py runs that path on a throwaway cluster instead. Pages in subfolders (docs/results/)
@@ -77,6 +77,11 @@ def adapt(command: str, ids: dict[str, str], corpora: dict[str, Path], port: int
     adapted: list[str] = []
     for word in words:
         adapted.append(adapt_word(word, adapted[-1] if adapted else "", ids, corpora, port, folder))
+    # A second study launch (the results page's, after docs/studies.md's) resumes the first: it then trains only
+    # the children the first lacks, through the path a page's resume command takes, instead of a whole study again.
+    launches_a_study = words[:2] == ["mlflow", "run"] and "-e" in words and words[words.index("-e") + 1] == "study"
+    if launches_a_study and "<study run id>" in ids and not settings and not any(w.startswith("resume=") for w in adapted):
+        adapted += ["-P", f"resume={ids['<study run id>']}"]
     return [*settings, *shortened(adapted)]
 
 
