@@ -79,6 +79,13 @@ def checked_inputs(args: argparse.Namespace) -> tuple[int, RecognizerSettings, D
     return seed, settings, data, reads
 
 
+def judge_steps(settings: RecognizerSettings, epochs_given: str) -> int:
+    """The optimizer steps a judge takes unless `--epochs` says otherwise: what its scale's epochs are on the
+    scale's synthetic corpus (`train_size` clips), so a judge for a small real corpus (the fingerspelling lexicon's
+    462 training clips) learns as long as one for the synthetic corpus, over more epochs."""
+    return 0 if epochs_given else settings.epochs * (settings.train_size // settings.batch_size)
+
+
 def train_and_register(args: argparse.Namespace, seed: int, settings: RecognizerSettings, data: DataConfig,
                        reads: str) -> int:
     """Train the judge in an MLflow run that logs its settings and scores, and register it."""
@@ -99,7 +106,8 @@ def train_and_register(args: argparse.Namespace, seed: int, settings: Recognizer
         tracker.log_params({**settings_as_params(settings, "recognizer"), **{k: v for k, v in flatten(Config(data=data)).items()
                                                                 if k.startswith("data.")}, "recognizer.seed": seed})
         recognizer, metrics = train_recognizer(
-            data, epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, seed=seed,
+            data, epochs=settings.epochs, min_steps=judge_steps(settings, args.epochs), batch_size=settings.batch_size,
+            lr=settings.lr, seed=seed,
             device=str(pick_device(args.device)), log=tracker.log_metrics,
         )
         tracker.log_metrics(metrics, step=0)

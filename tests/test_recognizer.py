@@ -132,3 +132,21 @@ def test_the_small_judge_learns_every_kind_of_signer_though_small_trains_on_one(
     judge_data = recognizer_data_config("small")
     assert judge_data.signer_variation == DataConfig().signer_variation == 1.0
     assert (judge_data.image_size, judge_data.num_frames) == (SCALES["small"]["data.image_size"], SCALES["small"]["data.num_frames"])
+
+
+def test_a_judge_on_fewer_clips_than_its_scale_takes_the_scale_s_steps_over_more_epochs():
+    logged: list[tuple[int, dict[str, float]]] = []
+    train_recognizer(recognizer_data_config("tiny"), epochs=1, min_steps=10, batch_size=4, lr=3e-3, seed=0, width=16,
+                     log_every=1, progress=False, log=lambda values, step: logged.append((step, values)))
+    steps = [step for step, values in logged if "recognizer/loss" in values]
+    validations = [step for step, values in logged if "recognizer/val_wer" in values]
+    assert steps == list(range(1, 13))  # 16 clips in batches of 4: 3 epochs of 4 steps reach 10
+    assert len(validations) == 3  # one after each epoch
+
+
+def test_the_judge_takes_its_scale_s_synthetic_steps_unless_epochs_are_given():
+    from mlproject.train_recognizer import judge_steps
+    from text2sign.scales import RECOGNIZER_SCALES
+
+    assert judge_steps(RECOGNIZER_SCALES["small"], "") == 6 * (8000 // 16)
+    assert judge_steps(RECOGNIZER_SCALES["small"], "3") == 0

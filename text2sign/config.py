@@ -351,8 +351,10 @@ def _check_data(config: Config, need: Need) -> None:
     need(d.test_size >= 1, "data.test_size", "at least 1")
     need(d.num_workers >= 0, "data.num_workers", "0 or more")
     need(0.0 <= d.signer_variation <= 1.0, "data.signer_variation", "in [0, 1]")
-    need(d.signer_variation == 1.0 or d.name == "synthetic", "data.signer_variation",
-         "1 for a real corpus (its signers are what they are; the setting is for the synthetic corpus)")
+    # The fingerspelling lexicon's motion is drawn on the synthetic signer, whose looks this setting varies.
+    need(d.signer_variation == 1.0 or d.name.split(":")[0] in ("synthetic", "fingerspelling"), "data.signer_variation",
+         "1 for a corpus of filmed clips (its signers are what they are; the setting is for the corpora drawn by the "
+         "renderer: synthetic, fingerspelling)")
     need(not d.finger_keypoints or d.name == "synthetic", "data.finger_keypoints",
          "false for a real corpus (its keypoints are what its files or the extractor give)")
 

@@ -154,6 +154,7 @@ class JudgeTraining:
     generator: torch.Generator  # the loader's shuffling and the shift augmentation: one stream, in that order
     optimizer: torch.optim.Optimizer
     schedule: LambdaLR
+    epochs: int
     total_steps: int
     max_shift: int
     keypoint_weight: float
@@ -174,6 +175,7 @@ def train_recognizer(
     batch_size: int,
     lr: float,
     seed: int,
+    min_steps: int = 0,
     width: int = 64,
     keypoint_weight: float = 10.0,
     weight_decay: float = 0.01,
@@ -184,7 +186,8 @@ def train_recognizer(
     log: LogFunction | None = None,
 ) -> tuple[SignRecognizer, dict[str, float]]:
     """Train a SignRecognizer on the train split of `data`; return it (in eval mode) and its scores on
-    the real videos of the val and test splits.
+    the real videos of the val and test splits. It trains `epochs`, or more where a small corpus needs them to
+    take `min_steps` optimizer steps.
 
     Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` (for a corpus with
     keypoints) every `log_every` optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
@@ -198,12 +201,13 @@ def train_recognizer(
     that the keypoint head keeps shaping the shared features once the CTC loss has fallen.
     """
     log = log or (lambda metrics, step: None)
-    training = set_up_judge(data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, width=width,
-                            keypoint_weight=keypoint_weight, weight_decay=weight_decay, grad_clip=grad_clip, device=device)
+    training = set_up_judge(data, epochs=epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, seed=seed,
+                            width=width, keypoint_weight=keypoint_weight, weight_decay=weight_decay,
+                            grad_clip=grad_clip, device=device)
     val_metrics: dict[str, float] = {}
     bar = tqdm(total=training.total_steps, disable=not progress, desc="recognizer", unit="step", dynamic_ncols=True)
     training.model.train()
-    for _ in range(epochs):
+    for _ in range(training.epochs):
         train_judge_epoch(training, log, log_every, bar, val_metrics.get(f"recognizer/{training.val_score}", math.nan))
         val_metrics = validate_judge(training, batch_size, log) or val_metrics
     bar.close()
@@ -211,7 +215,7 @@ def train_recognizer(
     return training.model, {**val_metrics, **judge_test_scores(training, batch_size)}
 
 
-def set_up_judge(data: DataConfig, *, epochs: int, batch_size: int, lr: float, seed: int, width: int,
+def set_up_judge(data: DataConfig, *, epochs: int, min_steps: int, batch_size: int, lr: float, seed: int, width: int,
                  keypoint_weight: float, weight_decay: float, grad_clip: float, device: str) -> JudgeTraining:
     """The splits, the untrained judge, the shuffled loader and the optimizer with its LR schedule."""
     torch.manual_seed(seed)  # initialization
@@ -224,12 +228,13 @@ def set_up_judge(data: DataConfig, *, epochs: int, batch_size: int, lr: float, s
         train_set, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate, generator=generator,
         num_workers=data.num_workers,
     )
+    epochs = max(epochs, math.ceil(min_steps / len(loader)))
     total_steps = epochs * len(loader)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     # Linear warm-up over the first 5% of steps (CTC is unstable at full LR from random weights), under a cosine
     # to 0 that starts at the first step.
     schedule = warmup_cosine_schedule(optimizer, warmup=max(1, total_steps // 20) - 1, total=total_steps, decay_from=0)
-    return JudgeTraining(model, loader, val_set, test_set, generator, optimizer, schedule, total_steps,
+    return JudgeTraining(model, loader, val_set, test_set, generator, optimizer, schedule, epochs, total_steps,
                          max_shift=max(1, data.image_size // 16), keypoint_weight=keypoint_weight, grad_clip=grad_clip,
                          device=device)
 
