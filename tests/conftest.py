@@ -36,3 +36,17 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def tmp_store(in_tmp, monkeypatch):
+    """`in_tmp` with MLflow's SQLite store there, and the fail-fast HTTP settings the entry points give their own
+    process, kept to the test: the client of that store."""
+    from mlflow.tracking import MlflowClient
+
+    from mlproject.tracking.tracker import FAIL_FAST_HTTP
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{in_tmp / 'mlflow.db'}")
+    for name, value in FAIL_FAST_HTTP.items():
+        monkeypatch.setenv(name, value)
+    return MlflowClient(f"sqlite:///{in_tmp / 'mlflow.db'}")

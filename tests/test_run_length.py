@@ -105,18 +105,6 @@ def test_an_old_run_s_config_loads_with_its_epochs_and_validates_at_each_epoch_s
     assert total_steps(old, 90) == 22 and validation_steps(old, per_epoch, 22) == [11, 22]
 
 
-@pytest.fixture
-def tmp_store(in_tmp, monkeypatch):
-    from mlflow.tracking import MlflowClient
-
-    from mlproject.tracking.tracker import FAIL_FAST_HTTP
-
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{in_tmp / 'mlflow.db'}")
-    for name, value in FAIL_FAST_HTTP.items():  # the entry point sets them for its process: keep them to this test
-        monkeypatch.setenv(name, value)
-    return MlflowClient(f"sqlite:///{in_tmp / 'mlflow.db'}")
-
-
 def test_an_old_run_resumed_without_a_length_ends_at_its_own_epochs_and_with_epochs_at_those(six_clips, tmp_store,
                                                                                              tmp_path):
     from mlproject.train import main

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from mlproject.config_from_params import resolve_config
-from mlproject.tracking.tracker import FAIL_FAST_HTTP
 from mlproject.train import main
 from text2sign.diffusion import GaussianDiffusion
 from text2sign.training.failures import TrainingDiverged, TrainingOutOfMemory
@@ -66,14 +64,6 @@ def test_cuda_out_of_memory_names_the_batch_the_memory_and_the_fix(tmp_path, mon
     assert "The failed allocation asked for 2.00 GiB" in message
     assert 'overrides="train.batch_size=2 train.grad_accum=2"' in message
     assert "model.gradient_checkpointing=true" in message
-
-
-@pytest.fixture
-def tmp_store(in_tmp, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{in_tmp / 'mlflow.db'}")
-    for name, value in FAIL_FAST_HTTP.items():  # the entry point sets them for its process: keep them to this test
-        monkeypatch.setenv(name, value)
-    return MlflowClient(f"sqlite:///{in_tmp / 'mlflow.db'}")
 
 
 @pytest.mark.parametrize(("make_bad", "reason", "says"), [
