@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 from text2sign import skeleton
 from text2sign.config import DataConfig
 from text2sign.data.frames import sample_indices
-from text2sign.data.keypoints import KeypointError
+from text2sign.data.keypoints import KeypointError, shows_hands
 from text2sign.data.pose_file import read_track
 from text2sign.data.real import SPLITS, capped
 from text2sign.data.records import ClipRecord, DataError, Index, Problem
@@ -149,8 +149,7 @@ def read_recording(path: Path, appearance: Appearance) -> np.ndarray:
     """A recording's skeleton on `appearance`'s body (`render.place_on_signer`): [N, 50, 3] at its own N frames.
     Raises KeypointError naming the file when it cannot be read, no frame shows a hand, or none both shoulders."""
     points = read_track(path).points
-    hands = points[:, skeleton.RIGHT_HAND:, 2] > 0
-    if not hands.any():
+    if not shows_hands(points):
         raise KeypointError(f"{path}: no hand is seen in any frame")
     # MediaPipe names points for the person, and so does our skeleton (`pose_file`); the lexicon's signers face
     # the camera: in all 600 recordings of 0.4.0 the signer's right shoulder lies left of their left one in the
