@@ -191,6 +191,8 @@ def evaluate_model(
 
     if recognizer is not None and test.has_glosses:
         metrics.update(_backtranslation_metrics(glosses, reading, rows))
+        if config.data.name != "synthetic":  # the synthetic corpus holds out combinations, never a gloss
+            metrics.update(_unseen_gloss_metrics(glosses, reading, _training_glosses(config)))
         if config.data.name == "synthetic":  # hand-shape partners come from the synthetic signer's lexicon
             metrics.update(_hand_shape_metrics(glosses, {name: read[0] for name, read in reading.items()}))
         if model.unet.pose_planner is not None and test.keypoint_names:
@@ -244,6 +246,31 @@ def _backtranslation_metrics(glosses: list[tuple[str, ...]], reading: dict[str, 
             "eval/backtranslation_wer_real": word_error_rate(glosses, hyp_real),
             "eval/backtranslation_bleu4_real": bleu4(glosses, hyp_real),
             "eval/fsd": frechet_distance_features(feat_gen, feat_real)}
+
+
+def _training_glosses(config: Config) -> set[str]:
+    train = build_dataset(config.data, "train")
+    return {gloss for index in range(len(train)) for gloss in train.glosses_of(index)}
+
+
+def _unseen_gloss_metrics(glosses: list[tuple[str, ...]], reading: dict[str, tuple], seen: set[str]
+                          ) -> dict[str, float]:
+    """Back-translation WER of the generated and the real videos apart for the test clips whose every gloss the
+    train split holds (`_seen_glosses`) and those with a gloss it never holds (`_unseen_glosses`), when both kinds
+    are there. A real corpus can hold out whole signs (a letter that only one sign language's alphabet has): no
+    generator can sign what it never saw, and one mean over both kinds would hide how well it signs the rest."""
+    kinds = {"seen": [i for i, g in enumerate(glosses) if set(g) <= seen],
+             "unseen": [i for i, g in enumerate(glosses) if not set(g) <= seen]}
+    if not all(kinds.values()):
+        return {}
+    metrics = {}
+    for kind, clips in kinds.items():
+        for name, suffix in (("generated", ""), ("real", "_real")):
+            hypotheses = reading[name][0]
+            metrics[f"eval/backtranslation_wer{suffix}_{kind}_glosses"] = word_error_rate(
+                [glosses[i] for i in clips], [hypotheses[i] for i in clips])
+        metrics[f"eval/num_videos_{kind}_glosses"] = float(len(clips))
+    return metrics
 
 
 def _hand_shape_metrics(glosses: list[tuple[str, ...]], hypotheses: dict[str, list]) -> dict[str, float]:

@@ -265,3 +265,18 @@ def test_the_real_lexicon_reads_whole_and_a_handful_of_its_letters_draw(caplog):
         assert sample["text"].startswith(f"the letter {sample['glosses'][0]} in ")
         hands = sample["keypoints"][:, skeleton.RIGHT_HAND:, 2] > 0
         assert hands.any()
+
+
+def test_back_translation_is_also_scored_apart_for_letters_training_never_saw():
+    from evaluation.evaluate_model import _unseen_gloss_metrics
+
+    glosses = [("B",), ("Ψ",), ("C",), ("Ж",)]
+    reading = {"generated": ([("B",), ("A",), ("A",), ("Ж",)], None, None),
+               "real": ([("B",), ("Ψ",), ("C",), ("Ж",)], None, None)}
+    metrics = _unseen_gloss_metrics(glosses, reading, seen={"A", "B", "C"})
+    assert metrics["eval/backtranslation_wer_seen_glosses"] == 0.5  # B right, C read as A
+    assert metrics["eval/backtranslation_wer_unseen_glosses"] == 0.5  # Ψ read as A, Ж right
+    assert metrics["eval/backtranslation_wer_real_seen_glosses"] == metrics["eval/backtranslation_wer_real_unseen_glosses"] == 0
+    assert metrics["eval/num_videos_seen_glosses"] == metrics["eval/num_videos_unseen_glosses"] == 2
+    # With every gloss seen (the synthetic corpus) there is nothing to tell apart.
+    assert _unseen_gloss_metrics(glosses, reading, seen={"A", "B", "C", "Ψ", "Ж"}) == {}

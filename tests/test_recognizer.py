@@ -150,3 +150,48 @@ def test_the_judge_takes_its_scale_s_synthetic_steps_unless_epochs_are_given():
 
     assert judge_steps(RECOGNIZER_SCALES["small"], "") == 6 * (8000 // 16)
     assert judge_steps(RECOGNIZER_SCALES["small"], "3") == 0
+
+
+def _judge_set_up(learn_from: str):
+    from evaluation.judge.training import set_up_judge
+
+    return set_up_judge(recognizer_data_config("tiny"), epochs=1, min_steps=0, batch_size=4, lr=1e-3, seed=0,
+                        learn_from=learn_from, width=16, keypoint_weight=10.0, weight_decay=0.01, grad_clip=1.0,
+                        device="cpu")
+
+
+def test_a_judge_that_learns_every_split_is_shown_the_held_out_clips_and_one_that_learns_train_is_not():
+    from text2sign.data import build_dataset
+
+    splits = {split: build_dataset(recognizer_data_config("tiny"), split) for split in ("train", "val", "test")}
+    held_out = set(splits["val"].texts) | set(splits["test"].texts)
+    for learn_from, expected in (("train", ("train",)), ("all", ("train", "val", "test"))):
+        learned = _judge_set_up(learn_from).loader.dataset
+        texts = {learned[i]["text"] for i in range(len(learned))}
+        assert len(learned) == sum(len(splits[split]) for split in expected)
+        assert (held_out <= texts) == (learn_from == "all")
+        assert not held_out & texts or learn_from == "all"
+
+
+def test_a_judge_asked_to_learn_from_an_unknown_set_of_splits_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="learn_from must be one of train, all"):
+        _judge_set_up("everything")
+    from mlproject.train_recognizer import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--learn-from", "everything"])
+    assert exit_.value.code == 2
+
+
+def test_a_judge_that_learned_every_split_is_described_so_wherever_its_readings_are_logged():
+    from types import SimpleNamespace
+
+    from mlproject.registry.recognizer_registry import describe
+
+    apart = SimpleNamespace(name="text2sign-recognizer-fingerspelling", version="2", tags={"learned_from": "train"})
+    instrument = SimpleNamespace(name="text2sign-recognizer-fingerspelling", version="3", tags={"learned_from": "all"})
+    older = SimpleNamespace(name="text2sign-recognizer-synthetic", version="1", tags={})
+    assert describe(apart) == "text2sign-recognizer-fingerspelling version 2"
+    assert describe(older) == "text2sign-recognizer-synthetic version 1"
+    assert describe(instrument).startswith("text2sign-recognizer-fingerspelling version 3 (learned every split")
+    assert "clips it learned" in describe(instrument)

@@ -5,6 +5,11 @@ figures it returns are measured on the val and test splits, whose gloss combinat
 training. It trains on more clips than the diffusion model sees (`text2sign.scales.RECOGNIZER_SCALES`): rendering is cheap
 and a judge that has only memorized 512 clips would blame the generator for its own blind spots.
 
+A corpus can hold a single recording of each sign (the fingerspelling lexicon: one per letter and language), so
+the signs its test split holds out can be known to no judge that learns from its train split alone. There the
+judge is an instrument that learns every split (`learn_from="all"`): it knows every sign the generator is asked
+for, and its reading of the real clips is then of clips it learned, an upper bound rather than a held-out figure.
+
 On a corpus with keypoints but no glosses (How2Sign) the judge is pose-only: it learns to read the signer's
 keypoints, so that evaluation can compare generated and true poses there, and is scored by its keypoint error.
 """
@@ -18,7 +23,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from evaluation.judge.recognizer import SignRecognizer
@@ -30,6 +35,7 @@ from text2sign.data import build_dataset, collate
 from text2sign.training.optimization import step_optimizer, warmup_cosine_schedule
 
 LogFunction = Callable[[dict[str, float], int], None]
+LEARN_FROM = {"train": ("train",), "all": ("train", "val", "test")}  # the splits a judge learns from
 
 
 def shift_augment(
@@ -176,6 +182,7 @@ def train_recognizer(
     lr: float,
     seed: int,
     min_steps: int = 0,
+    learn_from: str = "train",
     width: int = 64,
     keypoint_weight: float = 10.0,
     weight_decay: float = 0.01,
@@ -185,9 +192,9 @@ def train_recognizer(
     progress: bool = True,
     log: LogFunction | None = None,
 ) -> tuple[SignRecognizer, dict[str, float]]:
-    """Train a SignRecognizer on the train split of `data`; return it (in eval mode) and its scores on
-    the real videos of the val and test splits. It trains `epochs`, or more where a small corpus needs them to
-    take `min_steps` optimizer steps.
+    """Train a SignRecognizer on the train split of `data` (every split with `learn_from="all"`); return it (in
+    eval mode) and its scores on the real videos of the val and test splits. It trains `epochs`, or more where a
+    small corpus needs them to take `min_steps` optimizer steps.
 
     Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` (for a corpus with
     keypoints) every `log_every` optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
@@ -202,7 +209,7 @@ def train_recognizer(
     """
     log = log or (lambda metrics, step: None)
     training = set_up_judge(data, epochs=epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, seed=seed,
-                            width=width, keypoint_weight=keypoint_weight, weight_decay=weight_decay,
+                            learn_from=learn_from, width=width, keypoint_weight=keypoint_weight, weight_decay=weight_decay,
                             grad_clip=grad_clip, device=device)
     val_metrics: dict[str, float] = {}
     bar = tqdm(total=training.total_steps, disable=not progress, desc="recognizer", unit="step", dynamic_ncols=True)
@@ -215,17 +222,22 @@ def train_recognizer(
     return training.model, {**val_metrics, **judge_test_scores(training, batch_size)}
 
 
-def set_up_judge(data: DataConfig, *, epochs: int, min_steps: int, batch_size: int, lr: float, seed: int, width: int,
-                 keypoint_weight: float, weight_decay: float, grad_clip: float, device: str) -> JudgeTraining:
-    """The splits, the untrained judge, the shuffled loader and the optimizer with its LR schedule."""
+def set_up_judge(data: DataConfig, *, epochs: int, min_steps: int, batch_size: int, lr: float, seed: int,
+                 learn_from: str, width: int, keypoint_weight: float, weight_decay: float, grad_clip: float, device: str
+                 ) -> JudgeTraining:
+    """The splits, the untrained judge, the shuffled loader over the splits it learns from and the optimizer with
+    its LR schedule."""
+    if learn_from not in LEARN_FROM:
+        raise ValueError(f"learn_from must be one of {', '.join(LEARN_FROM)}, got {learn_from!r}")
     torch.manual_seed(seed)  # initialization
-    train_set, val_set, test_set = (build_dataset(data, split) for split in ("train", "val", "test"))
-    if len(train_set) < batch_size:
-        raise ValueError(f"batch_size={batch_size} is larger than the {len(train_set)} training clips; lower it")
-    model = untrained_judge(train_set, data, width).to(device)
+    splits = {split: build_dataset(data, split) for split in ("train", "val", "test")}
+    learned = ConcatDataset([splits[split] for split in LEARN_FROM[learn_from]])
+    if len(learned) < batch_size:
+        raise ValueError(f"batch_size={batch_size} is larger than the {len(learned)} training clips; lower it")
+    model = untrained_judge(splits["train"], data, width).to(device)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
-        train_set, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate, generator=generator,
+        learned, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate, generator=generator,
         num_workers=data.num_workers,
     )
     epochs = max(epochs, math.ceil(min_steps / len(loader)))
@@ -234,7 +246,7 @@ def set_up_judge(data: DataConfig, *, epochs: int, min_steps: int, batch_size: i
     # Linear warm-up over the first 5% of steps (CTC is unstable at full LR from random weights), under a cosine
     # to 0 that starts at the first step.
     schedule = warmup_cosine_schedule(optimizer, warmup=max(1, total_steps // 20) - 1, total=total_steps, decay_from=0)
-    return JudgeTraining(model, loader, val_set, test_set, generator, optimizer, schedule, epochs, total_steps,
+    return JudgeTraining(model, loader, splits["val"], splits["test"], generator, optimizer, schedule, epochs, total_steps,
                          max_shift=max(1, data.image_size // 16), keypoint_weight=keypoint_weight, grad_clip=grad_clip,
                          device=device)
 

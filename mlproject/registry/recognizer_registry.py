@@ -2,7 +2,8 @@
 
 Each version is tagged with the clip size it reads (`image_size`, `num_frames`), whether it learnt the synthetic
 signer's fingers (`finger_keypoints`), what it reads (`reads`: `glosses,keypoints`, `glosses`, or `keypoints` for
-the pose-only judge of a corpus without glosses) and its own error on real test videos (`test_wer`,
+the pose-only judge of a corpus without glosses), the splits it learned from (`learned_from`: `train`, or `all`
+for a corpus with one recording per sign) and its own error on real test videos (`test_wer`,
 `test_keypoint_mje`), so `evaluate` picks the newest judge that fits the run being judged.
 """
 
@@ -40,7 +41,8 @@ def train_command(data: DataConfig, scale: str) -> str:
             f"--experiment-name text2sign-recognizers")
 
 
-def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: dict[str, float]) -> int:
+def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: dict[str, float],
+                        learned_from: str = "train") -> int:
     """Log the recognizer to the active run as a pyfunc model and register it; returns the version."""
     with tempfile.TemporaryDirectory() as folder:
         weights = Path(folder) / "recognizer.safetensors"
@@ -54,7 +56,7 @@ def register_recognizer(recognizer: SignRecognizer, data: DataConfig, metrics: d
     client = MlflowClient()
     tags = {"image_size": recognizer.spec["image_size"], "num_frames": recognizer.spec["num_frames"],
             "finger_keypoints": str(data.finger_keypoints).lower(), "dataset": data.name, "reads": recognizer.reads,
-            **{k.split("/")[-1]: f"{v:.4f}" for k, v in metrics.items()}}
+            "learned_from": learned_from, **{k.split("/")[-1]: f"{v:.4f}" for k, v in metrics.items()}}
     for key, value in tags.items():
         client.set_model_version_tag(recognizer_model_name(data), str(version), key, str(value))
     return version
@@ -104,4 +106,12 @@ def load_recognizer_for(data: DataConfig, scale: str, device: str = "cpu", judge
                       f"{train_command(data, scale)}")
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{chosen.name}/{chosen.version}"))
     weights = next(local.rglob("recognizer.safetensors"))
-    return SignRecognizer.load(weights).to(device).eval(), f"{chosen.name} version {chosen.version}"
+    return SignRecognizer.load(weights).to(device).eval(), describe(chosen)
+
+
+def describe(version) -> str:
+    """`<name> version <n>`, and for a judge that learned every split, that its real-clip readings are of clips it
+    learned: a reader of `eval/backtranslation_wer_real` must know it is no held-out figure."""
+    learned_all = version.tags.get("learned_from") == "all"
+    return f"{version.name} version {version.version}" + (
+        " (learned every split: its readings of the real clips are of clips it learned)" if learned_all else "")
