@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learn-from", default="train", choices=("train", "all"),
                         help="train (default): the train split, scored on held-out signs; all: every split, for a "
                              "corpus with one recording per sign (its real-clip scores are then of clips it learned)")
+    parser.add_argument("--drawings", default="1",
+                        help="with --learn-from all: each clip drawn on this many signers (the corpus at as many "
+                             "seeds), so that no signer's look names a sign")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--experiment", default="",
                         help=f"default: $MLFLOW_EXPERIMENT_NAME, else {EXPERIMENT}; under `mlflow run`, MLflow's")
@@ -69,6 +72,7 @@ def checked_inputs(args: argparse.Namespace) -> tuple[int, RecognizerSettings, D
     if args.scale not in RECOGNIZER_SCALES:
         raise ConfigError(f"scale: unknown scale {args.scale!r}. Known scales: {', '.join(RECOGNIZER_SCALES)}.")
     seed = non_negative_int("seed", args.seed)
+    drawings_of(args)
     settings = RECOGNIZER_SCALES[args.scale]
     if args.epochs:
         settings = dataclasses.replace(settings, epochs=max(1, non_negative_int("epochs", args.epochs)))
@@ -84,6 +88,16 @@ def checked_inputs(args: argparse.Namespace) -> tuple[int, RecognizerSettings, D
             "are evaluated without back-translation, FSD and pose (tag eval/backtranslation_status says so).")
     check_corpus(data)
     return seed, settings, data, reads
+
+
+def drawings_of(args: argparse.Namespace) -> int:
+    """How many times the judge draws each clip; ConfigError unless 1, or more with `--learn-from all`."""
+    drawings = non_negative_int("drawings", args.drawings)
+    if drawings < 1 or (drawings > 1 and args.learn_from != "all"):
+        raise ConfigError(f"drawings: {args.drawings}; a judge draws each clip more than once only when it learns "
+                          "every split (-P learn_from=all), since another corpus seed deals other splits. Use 1, or "
+                          "add -P learn_from=all.")
+    return drawings
 
 
 def judge_steps(settings: RecognizerSettings, epochs_given: str) -> int:
@@ -113,11 +127,12 @@ def train_and_register(args: argparse.Namespace, seed: int, settings: Recognizer
                           "judge_learned_from": args.learn_from})
         tracker.log_params({**settings_as_params(settings, "recognizer"), **{k: v for k, v in flatten(Config(data=data)).items()
                                                                 if k.startswith("data.")}, "recognizer.seed": seed,
-                            "recognizer.learn_from": args.learn_from})
+                            "recognizer.learn_from": args.learn_from,
+                            "recognizer.drawings": drawings_of(args)})
         recognizer, metrics = train_recognizer(
             data, epochs=settings.epochs, min_steps=judge_steps(settings, args.epochs), batch_size=settings.batch_size,
             lr=settings.lr, seed=seed, learn_from=args.learn_from,
-            device=str(pick_device(args.device)), log=tracker.log_metrics,
+            drawings=drawings_of(args), device=str(pick_device(args.device)), log=tracker.log_metrics,
         )
         tracker.log_metrics(metrics, step=0)
         version = register_recognizer(recognizer.cpu(), data, metrics, learned_from=args.learn_from)

@@ -152,12 +152,12 @@ def test_the_judge_takes_its_scale_s_synthetic_steps_unless_epochs_are_given():
     assert judge_steps(RECOGNIZER_SCALES["small"], "3") == 0
 
 
-def _judge_set_up(learn_from: str):
+def _judge_set_up(learn_from: str, drawings: int = 1):
     from evaluation.judge.training import set_up_judge
 
     return set_up_judge(recognizer_data_config("tiny"), epochs=1, min_steps=0, batch_size=4, lr=1e-3, seed=0,
                         learn_from=learn_from, width=16, keypoint_weight=10.0, weight_decay=0.01, grad_clip=1.0,
-                        device="cpu")
+                        device="cpu", drawings=drawings)
 
 
 def test_a_judge_that_learns_every_split_is_shown_the_held_out_clips_and_one_that_learns_train_is_not():
@@ -181,6 +181,20 @@ def test_a_judge_asked_to_learn_from_an_unknown_set_of_splits_is_refused_naming_
     with pytest.raises(SystemExit) as exit_:
         main(["--learn-from", "everything"])
     assert exit_.value.code == 2
+
+
+def test_a_judge_that_learns_every_split_can_learn_each_clip_on_other_signers_and_one_that_learns_train_cannot(capsys):
+    once, twice = _judge_set_up("all").loader.dataset, _judge_set_up("all", drawings=2).loader.dataset
+    assert len(twice) == 2 * len(once)
+    assert twice[0]["text"] == once[0]["text"] and twice[0]["video"].equal(once[0]["video"])  # the first drawing: as before
+    # A second drawing of the corpus: other signers (and, for the synthetic corpus, other sentences).
+    assert not any(twice[len(once) + i]["video"].equal(once[i]["video"]) for i in range(len(once)))
+    with pytest.raises(ValueError, match="only when it learns every split"):
+        _judge_set_up("train", drawings=2)
+    from mlproject.train_recognizer import main
+
+    assert main(["--learn-from", "train", "--drawings", "2"]) == 2
+    assert "add -P learn_from=all" in capsys.readouterr().err
 
 
 def test_a_judge_that_learned_every_split_is_described_so_wherever_its_readings_are_logged():

@@ -9,6 +9,8 @@ A corpus can hold a single recording of each sign (the fingerspelling lexicon: o
 the signs its test split holds out can be known to no judge that learns from its train split alone. There the
 judge is an instrument that learns every split (`learn_from="all"`): it knows every sign the generator is asked
 for, and its reading of the real clips is then of clips it learned, an upper bound rather than a held-out figure.
+Such a judge learns each recording drawn on several signers (`drawings`): with one drawing per sign, the
+signer's look alone names the sign, and a judge that learned it reads a clip drawn on another signer as noise.
 
 On a corpus with keypoints but no glosses (How2Sign) the judge is pose-only: it learns to read the signer's
 keypoints, so that evaluation can compare generated and true poses there, and is scored by its keypoint error.
@@ -16,6 +18,7 @@ keypoints, so that evaluation can compare generated and true poses there, and is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -183,6 +186,7 @@ def train_recognizer(
     seed: int,
     min_steps: int = 0,
     learn_from: str = "train",
+    drawings: int = 1,
     width: int = 64,
     keypoint_weight: float = 10.0,
     weight_decay: float = 0.01,
@@ -192,8 +196,8 @@ def train_recognizer(
     progress: bool = True,
     log: LogFunction | None = None,
 ) -> tuple[SignRecognizer, dict[str, float]]:
-    """Train a SignRecognizer on the train split of `data` (every split with `learn_from="all"`); return it (in
-    eval mode) and its scores on the real videos of the val and test splits. It trains `epochs`, or more where a
+    """Train a SignRecognizer on the train split of `data` (every split with `learn_from="all"`, each clip drawn
+    `drawings` times on other signers: the corpus at seeds `data.corpus_seed` onwards); return it (in eval mode) and its scores on the real videos of the val and test splits. It trains `epochs`, or more where a
     small corpus needs them to take `min_steps` optimizer steps.
 
     Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` (for a corpus with
@@ -209,7 +213,7 @@ def train_recognizer(
     """
     log = log or (lambda metrics, step: None)
     training = set_up_judge(data, epochs=epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, seed=seed,
-                            learn_from=learn_from, width=width, keypoint_weight=keypoint_weight, weight_decay=weight_decay,
+                            learn_from=learn_from, drawings=drawings, width=width, keypoint_weight=keypoint_weight, weight_decay=weight_decay,
                             grad_clip=grad_clip, device=device)
     val_metrics: dict[str, float] = {}
     bar = tqdm(total=training.total_steps, disable=not progress, desc="recognizer", unit="step", dynamic_ncols=True)
@@ -223,15 +227,21 @@ def train_recognizer(
 
 
 def set_up_judge(data: DataConfig, *, epochs: int, min_steps: int, batch_size: int, lr: float, seed: int,
-                 learn_from: str, width: int, keypoint_weight: float, weight_decay: float, grad_clip: float, device: str
-                 ) -> JudgeTraining:
+                 learn_from: str, width: int, keypoint_weight: float, weight_decay: float, grad_clip: float, device: str,
+                 drawings: int = 1) -> JudgeTraining:
     """The splits, the untrained judge, the shuffled loader over the splits it learns from and the optimizer with
     its LR schedule."""
     if learn_from not in LEARN_FROM:
         raise ValueError(f"learn_from must be one of {', '.join(LEARN_FROM)}, got {learn_from!r}")
+    if drawings < 1 or (drawings > 1 and learn_from != "all"):
+        # Another corpus seed draws other splits too: a judge that learns the train split alone would see test clips.
+        raise ValueError(f"drawings={drawings}: a judge draws its clips more than once only when it learns every "
+                         "split (learn_from=all); use drawings=1")
     torch.manual_seed(seed)  # initialization
     splits = {split: build_dataset(data, split) for split in ("train", "val", "test")}
-    learned = ConcatDataset([splits[split] for split in LEARN_FROM[learn_from]])
+    redrawn = [dataclasses.replace(data, corpus_seed=data.corpus_seed + k) for k in range(1, drawings)]
+    learned = ConcatDataset([splits[split] for split in LEARN_FROM[learn_from]]
+                            + [build_dataset(other, split) for other in redrawn for split in LEARN_FROM[learn_from]])
     if len(learned) < batch_size:
         raise ValueError(f"batch_size={batch_size} is larger than the {len(learned)} training clips; lower it")
     model = untrained_judge(splits["train"], data, width).to(device)
