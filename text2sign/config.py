@@ -473,7 +473,7 @@ class EvalSettings:
     steps: int | None = None
     guidance: float | None = None
     seed: int = 0
-    batch_size: int = 8
+    batch_size: int = 0  # 0: the fastest on the device, timed (`evaluation.evaluate_model.fastest_batch_size`)
     steering: bool = True
     # The steering check generates its texts twice more (empty, shuffled): on the first this many, 0 for all.
     # On 64 paired clips a medium run's gap stands well clear of 0 (docs/steering.md), at half the extra

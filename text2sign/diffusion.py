@@ -115,7 +115,8 @@ class GaussianDiffusion:
     @torch.no_grad()
     def sample(self, model: Denoiser, context: Tensor, context_mask: Tensor, null_context: Tensor,
                null_mask: Tensor, shape: tuple[int, ...], *, guidance_scale: float, steps: int,
-               sampler: str, generator: torch.Generator, shared_noise: bool = False) -> Tensor:
+               sampler: str, generator: torch.Generator, shared_noise: bool = False,
+               noise: Tensor | None = None) -> Tensor:
         """Generate clips from noise: [B, C, T, H, W] = `shape`, float32 in [-1, 1].
 
         context [B, L, D] and context_mask [B, L] encode the captions; null_context [B or 1, L, D] and
@@ -124,6 +125,7 @@ class GaussianDiffusion:
         guidance_scale 1 is the conditional model alone, and skips the unconditional half.
         The starting noise is drawn from `generator` on its own device, then moved to context's.
         `shared_noise` starts every clip from one draw, so clips differ only by what their texts make of it.
+        `noise` [B, C, T, H, W], when given, is the starting noise instead of a draw from `generator`.
         """
         scheduler = self.make_sampler(sampler)
         device = context.device
@@ -137,9 +139,10 @@ class GaussianDiffusion:
             context = torch.cat([context, null_context])
             context_mask = torch.cat([context_mask, null_mask])
 
-        draw = (1, *shape[1:]) if shared_noise else shape
-        x = torch.randn(draw, generator=generator, device=generator.device, dtype=torch.float32).to(device)
-        x = x.expand(shape).contiguous()
+        if noise is None:
+            draw = (1, *shape[1:]) if shared_noise else shape
+            noise = torch.randn(draw, generator=generator, device=generator.device, dtype=torch.float32)
+        x = noise.to(device).expand(shape).contiguous()
         x = x * scheduler.init_noise_sigma
         for t in scheduler.timesteps:
             model_input = scheduler.scale_model_input(x, t)

@@ -148,9 +148,12 @@ def generate(
     autocast_dtype: torch.dtype | None = None,
     shared_noise: bool = False,
     keypoints: Tensor | None = None,
+    video_seeds: list[int] | None = None,
 ) -> Tensor:
     """Videos [B, 3, T, H, W] in [-1, 1] for `texts`, reproducible from `seed` on any device.
     `shared_noise`: every text starts from the same noise, so the videos differ only by their text.
+    `video_seeds`, one per text: each video's noise drawn from its own seed instead, so that a video does not
+    depend on the batch it is generated in (`evaluation` picks its batch size for speed).
     `keypoints` [B, T, K, 3], for a pose-plan model only: draw these skeletons instead of the ones planned from
     the texts (evaluation's ground-truth-pose reading; guidance's unconditional half keeps the empty text's plan)."""
     if keypoints is not None and model.unet.pose_planner is None:
@@ -174,9 +177,15 @@ def generate(
             sampler=sampler,
             generator=generator,
             shared_noise=shared_noise,
+            noise=None if video_seeds is None else starting_noise(video_seeds, (3, num_frames, image_size, image_size)),
         )
     model.train(was_training)
     return videos.float()
+
+
+def starting_noise(video_seeds: list[int], shape: tuple[int, ...]) -> Tensor:
+    """[len(video_seeds), *shape] standard normal noise, each video's from its own seed alone."""
+    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(seed)) for seed in video_seeds])
 
 
 def _drawing(model: TextToSign, keypoints: Tensor):
