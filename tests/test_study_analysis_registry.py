@@ -1,5 +1,5 @@
-"""A whole study as a user runs it: study -> analyze -> champion in the registry -> load it and serve it;
-then the same against a real `mlflow server` on a loopback port."""
+"""A whole study as a user runs it: study -> analyze -> champion in the registry -> load it and serve it, and
+the MLflow UI over it. The same against a tracking server (on PostgreSQL, with users): tests/test_team_server.py."""
 
 from __future__ import annotations
 
@@ -154,34 +154,6 @@ def test_served_champion_answers_rest_requests_and_rejects_bad_payloads(study):
         assert status == 200 and body["predictions"][0]["gif_base64"].startswith("R0lGOD")
         status, body = post({"dataframe_records": [{"words": "hello"}]})
         assert status == 400 and "text" in json.dumps(body)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def test_a_study_against_a_remote_tracking_server(tmp_path):
-    port = _free_port()
-    env = subprocess_env(tmp_path)
-    server = subprocess.Popen([*mlflow_cli(), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                               "--serve-artifacts", "--artifacts-destination", str(tmp_path / "artifacts"),
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/health", 120)
-        env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
-        out = _run([sys.executable, "-m", "mlproject.study", "--ablations", "baseline,no_ema", "--seeds", "1",
-                    "--scale", "tiny", "--overrides", f"{CHILD_OVERRIDES} train.output_dir={tmp_path / 'outputs'}"],
-                   tmp_path, env)
-        assert out.returncode == 0, out.stderr[-3000:]
-        analysis = _run([sys.executable, "-m", "mlproject.analyze", "--output", str(tmp_path / "analysis"),
-                         "--champion-metric", "eval/temporal_consistency"], tmp_path, env)
-        assert analysis.returncode == 0, analysis.stderr[-3000:]
-        assert (tmp_path / "analysis" / "comparison_table.csv").is_file()
-        code = ("import mlflow, pandas as pd; m = mlflow.pyfunc.load_model('models:/text2sign@champion'); "
-                "print(len(m.predict(pd.DataFrame({'text': ['hello']}), params={'steps': 2})))")
-        loaded = _run([sys.executable, "-c", code], tmp_path, env, timeout=300)
-        assert loaded.returncode == 0 and loaded.stdout.strip().endswith("1"), loaded.stderr[-3000:]
-        assert not (tmp_path / "mlflow.db").exists()  # everything went through the server
     finally:
         server.terminate()
         server.wait(timeout=30)

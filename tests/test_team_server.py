@@ -104,6 +104,7 @@ def test_three_runs_at_once_finish_with_every_point_in_postgresql(lab):
                 if len(mine):  # what the training process logged is what the store holds, to the bit
                     assert sorted(stored) == sorted(zip(mine["step"], mine["value"])), (run.info.run_name, key)
             assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == list(range(1, 9))
+    assert not (lab.folder / "mlflow.db").exists()  # everything went through the server, nothing into a local store
     print(f"\nload: 3 runs at once, {points} metric points in PostgreSQL, {lab.figures['seconds']:.0f} s "
           "(the study, evaluation and registration included), 0 lost")
 
