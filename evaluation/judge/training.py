@@ -197,8 +197,8 @@ def train_recognizer(
     log: LogFunction | None = None,
 ) -> tuple[SignRecognizer, dict[str, float]]:
     """Train a SignRecognizer on the train split of `data` (every split with `learn_from="all"`, each clip drawn
-    `drawings` times on other signers: the corpus at seeds `data.corpus_seed` onwards); return it (in eval mode) and its scores on the real videos of the val and test splits. It trains `epochs`, or more where a
-    small corpus needs them to take `min_steps` optimizer steps.
+    `drawings` times: `learned_clips`); return it (in eval mode) and its scores on the real videos of the val and
+    test splits. It trains `epochs`, or more where a small corpus needs them to take `min_steps` optimizer steps.
 
     Logs `recognizer/loss`, `recognizer/ctc_loss`, `recognizer/keypoint_loss` (for a corpus with
     keypoints) every `log_every` optimizer steps and `recognizer/val_wer` after every epoch, through `log(metrics, step)`.
@@ -213,8 +213,8 @@ def train_recognizer(
     """
     log = log or (lambda metrics, step: None)
     training = set_up_judge(data, epochs=epochs, min_steps=min_steps, batch_size=batch_size, lr=lr, seed=seed,
-                            learn_from=learn_from, drawings=drawings, width=width, keypoint_weight=keypoint_weight, weight_decay=weight_decay,
-                            grad_clip=grad_clip, device=device)
+                            learn_from=learn_from, drawings=drawings, width=width, keypoint_weight=keypoint_weight,
+                            weight_decay=weight_decay, grad_clip=grad_clip, device=device)
     val_metrics: dict[str, float] = {}
     bar = tqdm(total=training.total_steps, disable=not progress, desc="recognizer", unit="step", dynamic_ncols=True)
     training.model.train()
@@ -231,17 +231,9 @@ def set_up_judge(data: DataConfig, *, epochs: int, min_steps: int, batch_size: i
                  drawings: int = 1) -> JudgeTraining:
     """The splits, the untrained judge, the shuffled loader over the splits it learns from and the optimizer with
     its LR schedule."""
-    if learn_from not in LEARN_FROM:
-        raise ValueError(f"learn_from must be one of {', '.join(LEARN_FROM)}, got {learn_from!r}")
-    if drawings < 1 or (drawings > 1 and learn_from != "all"):
-        # Another corpus seed draws other splits too: a judge that learns the train split alone would see test clips.
-        raise ValueError(f"drawings={drawings}: a judge draws its clips more than once only when it learns every "
-                         "split (learn_from=all); use drawings=1")
     torch.manual_seed(seed)  # initialization
     splits = {split: build_dataset(data, split) for split in ("train", "val", "test")}
-    redrawn = [dataclasses.replace(data, corpus_seed=data.corpus_seed + k) for k in range(1, drawings)]
-    learned = ConcatDataset([splits[split] for split in LEARN_FROM[learn_from]]
-                            + [build_dataset(other, split) for other in redrawn for split in LEARN_FROM[learn_from]])
+    learned = learned_clips(data, splits, learn_from, drawings)
     if len(learned) < batch_size:
         raise ValueError(f"batch_size={batch_size} is larger than the {len(learned)} training clips; lower it")
     model = untrained_judge(splits["train"], data, width).to(device)
@@ -256,9 +248,23 @@ def set_up_judge(data: DataConfig, *, epochs: int, min_steps: int, batch_size: i
     # Linear warm-up over the first 5% of steps (CTC is unstable at full LR from random weights), under a cosine
     # to 0 that starts at the first step.
     schedule = warmup_cosine_schedule(optimizer, warmup=max(1, total_steps // 20) - 1, total=total_steps, decay_from=0)
-    return JudgeTraining(model, loader, splits["val"], splits["test"], generator, optimizer, schedule, epochs, total_steps,
-                         max_shift=max(1, data.image_size // 16), keypoint_weight=keypoint_weight, grad_clip=grad_clip,
-                         device=device)
+    return JudgeTraining(model, loader, splits["val"], splits["test"], generator, optimizer, schedule, epochs,
+                         total_steps, max_shift=max(1, data.image_size // 16), keypoint_weight=keypoint_weight,
+                         grad_clip=grad_clip, device=device)
+
+
+def learned_clips(data: DataConfig, splits: dict[str, Dataset], learn_from: str, drawings: int) -> Dataset:
+    """The clips a judge learns: the splits `learn_from` names, and with `drawings` > 1 the same splits of the
+    corpus at the next corpus seeds, which draw each recording on other signers (`learn_from="all"` only)."""
+    if learn_from not in LEARN_FROM:
+        raise ValueError(f"learn_from must be one of {', '.join(LEARN_FROM)}, got {learn_from!r}")
+    if drawings < 1 or (drawings > 1 and learn_from != "all"):
+        # Another corpus seed deals other splits too: a judge that learns the train split alone would see test clips.
+        raise ValueError(f"drawings={drawings}: a judge draws its clips more than once only when it learns every "
+                         "split (learn_from=all); use drawings=1")
+    redrawn = [dataclasses.replace(data, corpus_seed=data.corpus_seed + k) for k in range(1, drawings)]
+    return ConcatDataset([splits[split] for split in LEARN_FROM[learn_from]]
+                         + [build_dataset(other, split) for other in redrawn for split in LEARN_FROM[learn_from]])
 
 
 def train_judge_epoch(training: JudgeTraining, log: LogFunction, log_every: int, bar: tqdm, val: float) -> None:
