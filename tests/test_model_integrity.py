@@ -42,7 +42,6 @@ def registered_once(tmp_path_factory):
     checkpoint = save_checkpoint(state, folder / "step_00000001.pt")
     config_json = folder / "config.json"
     config_json.write_text(to_json(config))
-    previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
     try:
         experiment = MlflowClient().create_experiment("integrity", artifact_location=str(folder / "artifacts"))
@@ -51,7 +50,9 @@ def registered_once(tmp_path_factory):
         assert MlflowClient().get_model_version(REGISTERED_MODEL, "1").tags["ablation"] == "baseline"
         yield Path(mlflow.artifacts.download_artifacts(f"models:/{REGISTERED_MODEL}/1", dst_path=str(folder / "model")))
     finally:
-        mlflow.set_tracking_uri(previous_uri)
+        # None, not the URI read before: that read resolves the default store against this worker's folder, and
+        # set back, it would outrank the MLFLOW_TRACKING_URI each later test of the worker sets for itself.
+        mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture
