@@ -220,10 +220,10 @@ def evaluate_model(
 
     if recognizer is not None and test.has_glosses:
         metrics.update(_backtranslation_metrics(glosses, reading, rows))
-        if config.data.name != "synthetic":  # the synthetic corpus holds out combinations, never a gloss
-            metrics.update(_unseen_gloss_metrics(glosses, reading, _training_glosses(config)))
         if config.data.name == "synthetic":  # hand-shape partners come from the synthetic signer's lexicon
             metrics.update(_hand_shape_metrics(glosses, {name: read[0] for name, read in reading.items()}))
+        else:  # a real corpus can hold out whole glosses; the synthetic one holds out combinations only
+            metrics.update(_unseen_gloss_metrics(glosses, reading, _training_glosses(config)))
         if model.unet.pose_planner is not None and test.keypoint_names:
             metrics.update(_true_pose_reading(model, diffusion, config, settings, device, samples, recognizer))
         generate_again = functools.partial(generate_set, model, diffusion, config=config, settings=settings, device=device)

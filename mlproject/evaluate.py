@@ -89,17 +89,28 @@ def parse_args(argv: list[str] | None = None) -> EvaluateRequest:
     settings = EvalSettings(
         num_videos=non_negative_int("num_videos", args.num_videos) or None, sampler=args.sampler or None,
         steps=non_negative_int("steps", args.steps) or None, guidance=optional_float("guidance", args.guidance),
-        seed=non_negative_int("seed", args.seed), batch_size=0 if args.batch_size == "auto" else non_negative_int("batch_size", args.batch_size),
+        seed=non_negative_int("seed", args.seed), batch_size=batch_size_of(args.batch_size),
         steering=flag("steering", args.steering), steering_videos=non_negative_int("steering_videos", args.steering_videos),
         guidance_sweep=parse_scales(args.guidance_sweep),
     )
-    if settings.batch_size < 1 and args.batch_size != "auto":
-        raise ConfigError("batch_size: must be at least 1, or auto.")
     if settings.guidance is not None and settings.guidance < 1:
         raise ConfigError(f"guidance: {settings.guidance} is below 1; 1 means no guidance.")
     return EvaluateRequest(run_id=args.run_id, model_uri=args.model_uri, settings=settings,
                            strict=flag("strict", args.strict), device=args.device, weights=args.weights,
                            judge=args.judge.strip())
+
+
+def batch_size_of(text: str) -> int:
+    """A batch size of at least 1, or 0 for `auto` (the fastest on the device, timed at evaluation)."""
+    if text.strip() == "auto":
+        return 0
+    try:
+        size = non_negative_int("batch_size", text)
+    except ConfigError:
+        size = 0
+    if size < 1:
+        raise ConfigError(f"batch_size: got {text!r}; expected a whole number of at least 1, or auto.")
+    return size
 
 
 def parse_scales(text: str) -> tuple[float, ...] | None:

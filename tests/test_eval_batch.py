@@ -69,3 +69,16 @@ def test_an_evaluation_at_auto_gives_the_figures_of_one_at_a_fixed_batch_and_tag
     assert runs[0].tags["eval/batch_size"] in {str(b) for b in BATCH_CANDIDATES}
     assert runs[0].tags["eval/batch_size_timings"].count(" s") == 3  # 1, 2 and 4: 8 is more than the 5 videos
     assert runs[1].tags["eval/batch_size"] == "1" and "eval/batch_size_timings" not in runs[1].tags
+
+
+def test_the_evaluate_entry_point_takes_auto_or_a_positive_batch_size_and_names_the_choices_otherwise():
+    from mlproject.evaluate import parse_args
+    from text2sign.config import ConfigError
+
+    def batch_size(text: str) -> int:
+        return parse_args(["--run-id", "0" * 32, "--batch-size", text]).settings.batch_size
+
+    assert batch_size("auto") == 0 and batch_size("2") == 2 and parse_args(["--run-id", "0" * 32]).settings.batch_size == 0
+    for bad in ("0", "x", "-1"):
+        with pytest.raises(ConfigError, match="at least 1, or auto"):
+            batch_size(bad)
