@@ -121,6 +121,7 @@ def train_and_register(args: argparse.Namespace, seed: int, settings: Recognizer
     active = start_run(args.experiment, EXPERIMENT)
     tracker = MLflowTracker(active.info.run_id)
     status = "FAILED"
+    drawings = drawings_of(args)  # checked already, by checked_inputs
     try:
         tracker.set_tags({"mlflow.runName": f"recognizer-{args.scale}-s{seed}", "dataset": data.name,
                           "scale": args.scale, "seed": str(seed), "role": "recognizer", "judge_reads": reads,
@@ -128,11 +129,11 @@ def train_and_register(args: argparse.Namespace, seed: int, settings: Recognizer
         tracker.log_params({**settings_as_params(settings, "recognizer"), **{k: v for k, v in flatten(Config(data=data)).items()
                                                                 if k.startswith("data.")}, "recognizer.seed": seed,
                             "recognizer.learn_from": args.learn_from,
-                            "recognizer.drawings": drawings_of(args)})
+                            "recognizer.drawings": drawings})
         recognizer, metrics = train_recognizer(
             data, epochs=settings.epochs, min_steps=judge_steps(settings, args.epochs), batch_size=settings.batch_size,
             lr=settings.lr, seed=seed, learn_from=args.learn_from,
-            drawings=drawings_of(args), device=str(pick_device(args.device)), log=tracker.log_metrics,
+            drawings=drawings, device=str(pick_device(args.device)), log=tracker.log_metrics,
         )
         tracker.log_metrics(metrics, step=0)
         version = register_recognizer(recognizer.cpu(), data, metrics, learned_from=args.learn_from)
